@@ -1,0 +1,27 @@
+# rbio pipeline: PerturbQA -> splits -> verifiers -> prompt datasets -> GRPO -> evaluation -> paper.
+# This file only declares; the logic lives in the rbio package (src/rbio), the stages in
+# workflow/rules/. Paper configuration: config.yaml; tiny CPU preset: --configfile config/tiny.yaml.
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/prompts.smk"
+
+
+rule all:
+    input:
+        data_targets(),
+        prompt_targets(),
+
+
+rule data:
+    input:
+        data_targets(),
+
+
+rule prompts:
+    input:
+        prompt_targets(),

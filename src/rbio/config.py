@@ -1,0 +1,291 @@
+"""Typed view of the validated ``config.yaml``.
+
+The JSON schema (``workflow/schemas/config.schema.yaml``) checks shapes and types; this module
+checks what refers to what (cell lines, splits, sources, rewards) and names the offending key and
+the valid values when something is wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rbio.rewards.registry import REWARD_NAMES, default_rewards
+
+# PerturbQA cell lines and how prompts spell them.
+CELL_LINES: dict[str, str] = {"k562": "K562", "rpe1": "RPE1", "hepg2": "HepG2", "jurkat": "Jurkat"}
+
+# Prompt sources, one per verifier: experimental labels, MLP verifier, TranscriptFormer PMI,
+# Gene Ontology (component, function, process, all aspects).
+SOURCES: tuple[str, ...] = ("exp", "mlp", "tf", "go_c", "go_f", "go_p", "go")
+GO_SOURCE_ASPECTS: dict[str, tuple[str, ...]] = {
+    "go_c": ("C",),
+    "go_f": ("F",),
+    "go_p": ("P",),
+}
+
+DATA_DIR_ENV = "RBIO_DATA_DIR"
+
+
+class ConfigError(ValueError):
+    """A configuration value that is wrong; the message names the key."""
+
+
+def _check_names(key: str, given: list[str] | tuple[str, ...], valid: list[str] | tuple[str, ...]):
+    unknown = [name for name in given if name not in valid]
+    if unknown:
+        raise ConfigError(
+            f"config key '{key}': unknown value(s) {unknown}; valid values: {sorted(valid)}"
+        )
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    source: str
+    local_dir: str
+    cell_lines: tuple[str, ...]
+
+    def resolved_dir(self) -> Path:
+        """The local data folder; ``$RBIO_DATA_DIR`` wins over the config value."""
+        return Path(os.environ.get(DATA_DIR_ENV) or self.local_dir)
+
+
+@dataclass(frozen=True)
+class PromptsConfig:
+    templates: str
+    negated_fraction: float
+    balanced: bool
+    max_train_prompts: int | None
+    max_test_rows: int | None
+    max_tf_questions: int | None
+
+
+@dataclass(frozen=True)
+class EmbeddingsConfig:
+    source: str
+    dim: int
+    esm2_path: str | None
+
+
+@dataclass(frozen=True)
+class MlpConfig:
+    hidden: int
+    epochs: int
+    batch_size: int
+    learning_rate: float
+
+
+@dataclass(frozen=True)
+class TfPmiConfig:
+    backend: str
+    h5ad: str | None
+    checkpoint: str
+    top_fraction: float
+
+
+@dataclass(frozen=True)
+class GoConfig:
+    aspects: tuple[str, ...]
+    max_terms_per_aspect: int
+
+
+@dataclass(frozen=True)
+class VerifiersConfig:
+    embeddings: EmbeddingsConfig
+    mlp: MlpConfig
+    tf_pmi: TfPmiConfig
+    go: GoConfig
+
+
+@dataclass(frozen=True)
+class GrpoConfig:
+    num_generations: int
+    per_device_train_batch_size: int
+    learning_rate: float
+    warmup_steps: int
+    max_steps: int
+    save_steps: int
+    save_total_limit: int
+    beta: float
+    max_completion_length: int
+    max_prompt_length: int
+    temperature: float
+    logging_steps: int
+    bf16: bool
+    use_vllm: bool
+    lora: dict[str, Any] | None
+    deepspeed_config: str
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    sources: dict[str, float]
+    rewards: dict[str, float]
+    splits: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    prompt_styles: tuple[str, ...]
+    greedy: bool
+    num_samples: int
+    temperature: float
+    max_new_tokens: int
+    batch_size: int
+    bootstrap: int
+    base_model: bool
+
+
+@dataclass(frozen=True)
+class MlflowConfig:
+    tracking_uri: str
+    experiment: str
+
+    def resolved_uri(self) -> str:
+        return os.environ.get("MLFLOW_TRACKING_URI") or self.tracking_uri
+
+
+@dataclass(frozen=True)
+class Config:
+    seed: int
+    data: DataConfig
+    splits: dict[str, Any]
+    prompts: PromptsConfig
+    verifiers: VerifiersConfig
+    model_base: str
+    grpo: GrpoConfig
+    variants: dict[str, Variant]
+    evaluation: EvaluationConfig
+    mlflow: MlflowConfig
+    raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+
+    @property
+    def split_names(self) -> list[str]:
+        """Every split the data stage builds, in a stable order."""
+        names = [f"loco_{line}" for line in self.splits["loco"]]
+        names += [f"single_{line}" for line in self.splits["single"]]
+        if self.splits["all"]:
+            names.append("all")
+        return names
+
+    def variant_splits(self) -> list[tuple[str, str]]:
+        """Every (variant, split) pair that is trained and evaluated."""
+        return [(name, split) for name, v in self.variants.items() for split in v.splits]
+
+    def source_splits(self) -> list[tuple[str, str]]:
+        """Every (prompt source, split) pair some variant trains on."""
+        pairs = {(source, split) for v in self.variants.values() for source in v.sources for split in v.splits}
+        return sorted(pairs)
+
+    def hash(self) -> str:
+        """Short, stable hash of the resolved configuration (MLflow tag ``config_hash``)."""
+        blob = json.dumps(self.raw, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def split_lines(split: str, cell_lines: tuple[str, ...] | list[str]) -> tuple[list[str], list[str]]:
+    """(training lines, test lines) of a split name."""
+    if split == "all":
+        return list(cell_lines), list(cell_lines)
+    kind, _, line = split.partition("_")
+    if kind == "loco":
+        return [other for other in cell_lines if other != line], [line]
+    if kind == "single":
+        return [line], [line]
+    raise ConfigError(f"unknown split '{split}'; valid forms: loco_<line>, single_<line>, all")
+
+
+def load_config(raw: Mapping[str, Any]) -> Config:
+    """Build the typed config from a schema-validated mapping, checking cross references."""
+    data = raw["data"]
+    _check_names("data.cell_lines", data["cell_lines"], list(CELL_LINES))
+    cell_lines = tuple(data["cell_lines"])
+
+    splits = raw["splits"]
+    _check_names("splits.loco", splits["loco"], cell_lines)
+    _check_names("splits.single", splits["single"], cell_lines)
+    for line in splits["loco"]:
+        if len(cell_lines) < 2:
+            raise ConfigError(f"config key 'splits.loco': loco_{line} needs at least two cell lines in data.cell_lines")
+
+    v = raw["verifiers"]
+    verifiers = VerifiersConfig(
+        embeddings=EmbeddingsConfig(**v["embeddings"]),
+        mlp=MlpConfig(**v["mlp"]),
+        tf_pmi=TfPmiConfig(**v["tf_pmi"]),
+        go=GoConfig(aspects=tuple(v["go"]["aspects"]), max_terms_per_aspect=v["go"]["max_terms_per_aspect"]),
+    )
+    grpo = GrpoConfig(**raw["grpo"])
+    if grpo.per_device_train_batch_size % grpo.num_generations:
+        raise ConfigError(
+            "config key 'grpo.per_device_train_batch_size': "
+            f"{grpo.per_device_train_batch_size} is not divisible by grpo.num_generations={grpo.num_generations}"
+        )
+
+    partial = Config(
+        seed=raw["seed"],
+        data=DataConfig(source=data["source"], local_dir=data["local_dir"], cell_lines=cell_lines),
+        splits=dict(splits),
+        prompts=PromptsConfig(**raw["prompts"]),
+        verifiers=verifiers,
+        model_base=raw["model"]["base"],
+        grpo=grpo,
+        variants={},
+        evaluation=EvaluationConfig(**{**raw["evaluation"], "prompt_styles": tuple(raw["evaluation"]["prompt_styles"])}),
+        mlflow=MlflowConfig(**raw["mlflow"]),
+        raw=json.loads(json.dumps(raw, default=str)),
+    )
+    valid_splits = partial.split_names
+    _check_names("variant_splits", raw["variant_splits"], valid_splits)
+
+    variants: dict[str, Variant] = {}
+    for name, spec in raw["variants"].items():
+        key = f"variants.{name}"
+        _check_names(f"{key}.sources", list(spec["sources"]), SOURCES)
+        rewards = dict(spec.get("rewards") or default_rewards(spec["sources"]))
+        _check_names(f"{key}.rewards", list(rewards), REWARD_NAMES)
+        variant_splits = tuple(spec.get("splits") or raw["variant_splits"])
+        _check_names(f"{key}.splits", list(variant_splits), valid_splits)
+        variants[name] = Variant(name=name, sources=dict(spec["sources"]), rewards=rewards, splits=variant_splits)
+
+    return Config(**{**partial.__dict__, "variants": variants})
+
+
+def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    """Overlay nested mappings the way Snakemake merges ``--configfile`` over ``configfile:``."""
+    merged = dict(base)
+    for key, value in overlay.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def read_config(*paths: str | Path, schema: str | Path | None = None) -> Config:
+    """Read, merge (later files win), schema-validate and type-check config files.
+
+    The workflow does the same through Snakemake; this is for tests, benchmarks and the CLI.
+    """
+    import jsonschema
+    import yaml
+
+    raw: dict[str, Any] = {}
+    for path in paths:
+        with open(path) as handle:
+            raw = deep_merge(raw, yaml.safe_load(handle) or {})
+    schema_path = Path(schema) if schema else Path(paths[0]).resolve().parent / "workflow/schemas/config.schema.yaml"
+    with open(schema_path) as handle:
+        schema_doc = yaml.safe_load(handle)
+    try:
+        jsonschema.validate(raw, schema_doc)
+    except jsonschema.ValidationError as error:
+        key = ".".join(str(part) for part in error.absolute_path) or "<root>"
+        raise ConfigError(f"config key '{key}': {error.message}") from None
+    return load_config(raw)
