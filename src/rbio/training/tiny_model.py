@@ -1,0 +1,305 @@
+"""The base model: a tiny offline Qwen2 for CPU runs, or a Hugging Face hub snapshot.
+
+``build_tiny_model`` writes a random Qwen2-architecture model and a byte-level BPE tokenizer trained
+on the pipeline's own texts (gene symbols, prompt templates), so the whole DAG runs offline in
+minutes. ``load_model_and_tokenizer`` is the one loader every model folder goes through (tiny, base,
+trained, published), so training and evaluation never disagree about padding or templates.
+
+Why the tokenizer is built the way it is: transformers 5 reloads a folder whose config says
+``model_type: qwen2`` with ``Qwen2Tokenizer``, which *rebuilds* its normaliser and pre-tokenizer
+(NFC, Qwen2's split regex, ByteLevel without regex) and keeps only the vocabulary and merges from
+``tokenizer.json``. A tokenizer trained with any other pre-tokenizer would encode differently after
+reloading, so we train with exactly that pipeline (``tests/training/test_tiny_model.py`` asserts
+the round trip).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rbio.io import atomic_path
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+log = logging.getLogger(__name__)
+
+# Qwen2's pre-tokenizer split (transformers.models.qwen2.tokenization_qwen2.PRETOKENIZE_REGEX).
+QWEN2_SPLIT_REGEX = (
+    r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"""
+    r"""|\s*[\r\n]+|\s+(?!\S)|\s+"""
+)
+
+# Qwen2.5-Instruct's special tokens: <|endoftext|> pads, <|im_end|> ends an assistant turn.
+PAD_TOKEN = "<|endoftext|>"
+IM_START = "<|im_start|>"
+IM_END = "<|im_end|>"
+SPECIAL_TOKENS: tuple[str, ...] = (PAD_TOKEN, IM_START, IM_END)
+
+# Qwen-style chat template (ChatML). The system prompt is used as given; without one there is none
+# (the rbio prompts always carry their own system prompt).
+CHAT_TEMPLATE = (
+    "{%- for message in messages %}"
+    "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
+)
+
+# Text the tokenizer always sees besides the caller's corpus: the tags of the rbio answer format
+# and the words of its system prompt, so completions in that format tokenize compactly.
+FORMAT_TEXTS: tuple[str, ...] = (
+    "<think> </think> <answer> </answer> <gene_info> </gene_info>",
+    "<think>\n</think>\n<answer>yes</answer>",
+    "<think>\n</think>\n<answer>no</answer>",
+    "A conversation between User and Biologist. The user asks a question, and the Biologist "
+    "solves it. The Biologist first thinks about the reasoning process in the mind and then "
+    "provides the user with the answer.",
+    "Is a knockdown of GENE in K562 cells likely to result in differential expression of GENE? "
+    "The answer is either yes or no.",
+    "yes no Yes No",
+)
+
+
+class ModelPathError(FileNotFoundError):
+    """A model folder or hub id that cannot be loaded; the message names it."""
+
+
+def train_tokenizer(corpus_texts: Iterable[str], vocab_size: int = 2048):
+    """A byte-level BPE ``tokenizers.Tokenizer`` with Qwen2's normaliser and pre-tokenizer."""
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.BPE(unk_token=None, fuse_unk=False, byte_fallback=False))
+    tokenizer.normalizer = normalizers.NFC()
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(QWEN2_SPLIT_REGEX), behavior="isolated", invert=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=1,
+        special_tokens=list(SPECIAL_TOKENS),
+        # Every byte is in the vocabulary, so any text (unseen genes, unicode) encodes.
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    texts = [*FORMAT_TEXTS, *corpus_texts]
+    tokenizer.train_from_iterator(texts, trainer=trainer, length=len(texts))
+    return tokenizer
+
+
+def _wrap_tokenizer(tokenizer_object) -> PreTrainedTokenizerBase:
+    from transformers import PreTrainedTokenizerFast
+
+    wrapped = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer_object,
+        eos_token=IM_END,
+        pad_token=PAD_TOKEN,
+        unk_token=None,
+        bos_token=None,
+        additional_special_tokens=[IM_START],
+        model_max_length=4096,
+        padding_side="left",
+    )
+    wrapped.chat_template = CHAT_TEMPLATE
+    return wrapped
+
+
+def build_tiny_model(
+    out_dir: str | Path,
+    corpus_texts: Sequence[str],
+    seed: int,
+    *,
+    hidden_size: int = 64,
+    num_layers: int = 2,
+    num_heads: int = 4,
+    num_kv_heads: int = 2,
+    vocab_size: int = 2048,
+    max_position_embeddings: int = 2048,
+) -> Path:
+    """Write a random tiny Qwen2 model + locally trained tokenizer to ``out_dir`` (atomically).
+
+    The folder is a normal Hugging Face model folder (``config.json``, ``model.safetensors``,
+    ``generation_config.json``, ``tokenizer.json``, ``tokenizer_config.json`` with the chat
+    template) that ``load_model_and_tokenizer`` and TRL load like any hub model.
+    """
+    import torch
+    from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
+
+    texts = [text for text in corpus_texts if text]
+    tokenizer = _wrap_tokenizer(train_tokenizer(texts, vocab_size=vocab_size))
+
+    config = Qwen2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=hidden_size * 4,
+        num_hidden_layers=num_layers,
+        num_attention_heads=num_heads,
+        num_key_value_heads=num_kv_heads,
+        max_position_embeddings=max_position_embeddings,
+        tie_word_embeddings=True,
+        bos_token_id=None,
+        eos_token_id=tokenizer.convert_tokens_to_ids(IM_END),
+        pad_token_id=tokenizer.convert_tokens_to_ids(PAD_TOKEN),
+        dtype="float32",
+    )
+    torch.manual_seed(seed)
+    model = Qwen2ForCausalLM(config)
+    model.generation_config = GenerationConfig(
+        eos_token_id=[config.eos_token_id, config.pad_token_id],
+        pad_token_id=config.pad_token_id,
+        do_sample=True,
+        temperature=1.0,
+        top_p=1.0,
+    )
+
+    out_dir = Path(out_dir)
+    with atomic_path(out_dir) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        _force_tokenizer_class(tmp / "tokenizer_config.json", "Qwen2Tokenizer")
+        (tmp / "tiny_model.json").write_text(
+            json.dumps(
+                {
+                    "seed": seed,
+                    "corpus_texts": len(texts),
+                    "parameters": sum(p.numel() for p in model.parameters()),
+                    "vocab_size": len(tokenizer),
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+    log.info("tiny model (%d parameters) written to %s", model.num_parameters(), out_dir)
+    return out_dir
+
+
+def _force_tokenizer_class(path: Path, name: str) -> None:
+    """Point ``tokenizer_config.json`` at ``name`` (what a real Qwen2 folder says)."""
+    settings = json.loads(path.read_text())
+    settings["tokenizer_class"] = name
+    path.write_text(json.dumps(settings, indent=2) + "\n")
+
+
+def resolve_base_model(
+    base: str, out_dir: str | Path, corpus_texts: Sequence[str], seed: int
+) -> Path:
+    """Materialise config ``model.base`` in ``out_dir``: "tiny", a local folder, or a hub id."""
+    out_dir = Path(out_dir)
+    if base == "tiny":
+        return build_tiny_model(out_dir, corpus_texts, seed)
+    local = Path(base)
+    if local.is_dir():
+        if not (local / "config.json").is_file():
+            raise ModelPathError(f"model.base '{base}' is a folder without config.json")
+        import shutil
+
+        with atomic_path(out_dir) as tmp:
+            shutil.copytree(local, tmp)
+        return out_dir
+    return download_hub_model(base, out_dir)
+
+
+def download_hub_model(repo_id: str, out_dir: str | Path, revision: str | None = None) -> Path:
+    """Download a hub model snapshot (weights as safetensors, tokenizer, configs) into ``out_dir``."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    out_dir = Path(out_dir)
+    try:
+        with atomic_path(out_dir) as tmp:
+            snapshot_download(
+                repo_id=repo_id,
+                revision=revision,
+                local_dir=tmp,
+                allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja"],
+            )
+    except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as error:
+        raise ModelPathError(
+            f"could not download model '{repo_id}' from the Hugging Face hub ({error}). "
+            "Offline? Set config model.base to a local model folder, or to 'tiny'."
+        ) from error
+    if not (out_dir / "config.json").is_file():
+        raise ModelPathError(f"hub snapshot of '{repo_id}' has no config.json")
+    return out_dir
+
+
+def load_tokenizer(path_or_hub_id: str | Path) -> PreTrainedTokenizerBase:
+    """The tokenizer of a model folder/hub id, set up for batched generation (left padding)."""
+    from transformers import AutoTokenizer
+
+    source = _checked_source(path_or_hub_id)
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    # Decoder-only models generate after the last prompt token: pad on the left.
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model_and_tokenizer(
+    path_or_hub_id: str | Path,
+    *,
+    dtype: Any = None,
+    device_map: Any = None,
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load any model folder or hub id (tiny, base, trained, published) and its tokenizer.
+
+    The tokenizer pads on the left (batched generation); a model without a pad token gets the
+    tokenizer's. ``dtype`` defaults to what the folder's config says ("auto").
+    """
+    from transformers import AutoModelForCausalLM
+
+    source = _checked_source(path_or_hub_id)
+    tokenizer = load_tokenizer(source)
+    model = AutoModelForCausalLM.from_pretrained(
+        source, dtype=dtype if dtype is not None else "auto", device_map=device_map
+    )
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    if model.generation_config is not None and model.generation_config.pad_token_id is None:
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer
+
+
+def _checked_source(path_or_hub_id: str | Path) -> str:
+    """A local folder must exist and hold config.json; anything else is treated as a hub id."""
+    text = str(path_or_hub_id)
+    path = Path(text)
+    looks_local = (
+        isinstance(path_or_hub_id, Path)
+        or text.startswith((".", "/", "~"))
+        or path.exists()
+        or text.count("/") != 1
+    )
+    if looks_local:
+        if not path.is_dir():
+            raise ModelPathError(f"model folder {text} does not exist")
+        if not (path / "config.json").is_file():
+            raise ModelPathError(f"model folder {text} has no config.json (not a model folder?)")
+    return text
+
+
+def tokenizer_corpus(perturbqa_parquet: str | Path) -> list[str]:
+    """Texts the tiny tokenizer is trained on: every PerturbQA gene symbol + the prompt texts."""
+    import pandas as pd
+
+    table = pd.read_parquet(perturbqa_parquet, columns=["pert", "gene"])
+    symbols = sorted(set(table["pert"].astype(str)) | set(table["gene"].astype(str)))
+    return [*prompt_texts(), *symbols]
+
+
+def prompt_texts() -> list[str]:
+    """The prompt stage's fixed texts (system prompts, question templates) when it provides them."""
+    try:
+        from rbio.data import prompts
+    except ImportError:
+        return []
+    provider = getattr(prompts, "tokenizer_texts", None)
+    return list(provider()) if callable(provider) else []
