@@ -61,7 +61,6 @@ class PromptsConfig:
     negated_fraction: float
     balanced: bool
     max_train_prompts: int | None
-    max_test_rows: int | None
     max_tf_questions: int | None
 
 
@@ -180,7 +179,12 @@ class Config:
 
     def source_splits(self) -> list[tuple[str, str]]:
         """Every (prompt source, split) pair some variant trains on."""
-        pairs = {(source, split) for v in self.variants.values() for source in v.sources for split in v.splits}
+        pairs = {
+            (source, split)
+            for v in self.variants.values()
+            for source in v.sources
+            for split in v.splits
+        }
         return sorted(pairs)
 
     def hash(self) -> str:
@@ -212,14 +216,18 @@ def load_config(raw: Mapping[str, Any]) -> Config:
     _check_names("splits.single", splits["single"], cell_lines)
     for line in splits["loco"]:
         if len(cell_lines) < 2:
-            raise ConfigError(f"config key 'splits.loco': loco_{line} needs at least two cell lines in data.cell_lines")
+            raise ConfigError(
+                f"config key 'splits.loco': loco_{line} needs at least two cell lines in data.cell_lines"
+            )
 
     v = raw["verifiers"]
     verifiers = VerifiersConfig(
         embeddings=EmbeddingsConfig(**v["embeddings"]),
         mlp=MlpConfig(**v["mlp"]),
         tf_pmi=TfPmiConfig(**v["tf_pmi"]),
-        go=GoConfig(aspects=tuple(v["go"]["aspects"]), max_terms_per_aspect=v["go"]["max_terms_per_aspect"]),
+        go=GoConfig(
+            aspects=tuple(v["go"]["aspects"]), max_terms_per_aspect=v["go"]["max_terms_per_aspect"]
+        ),
     )
     grpo = GrpoConfig(**raw["grpo"])
     if grpo.per_device_train_batch_size % grpo.num_generations:
@@ -237,7 +245,9 @@ def load_config(raw: Mapping[str, Any]) -> Config:
         model_base=raw["model"]["base"],
         grpo=grpo,
         variants={},
-        evaluation=EvaluationConfig(**{**raw["evaluation"], "prompt_styles": tuple(raw["evaluation"]["prompt_styles"])}),
+        evaluation=EvaluationConfig(
+            **{**raw["evaluation"], "prompt_styles": tuple(raw["evaluation"]["prompt_styles"])}
+        ),
         mlflow=MlflowConfig(**raw["mlflow"]),
         raw=json.loads(json.dumps(raw, default=str)),
     )
@@ -252,7 +262,9 @@ def load_config(raw: Mapping[str, Any]) -> Config:
         _check_names(f"{key}.rewards", list(rewards), REWARD_NAMES)
         variant_splits = tuple(spec.get("splits") or raw["variant_splits"])
         _check_names(f"{key}.splits", list(variant_splits), valid_splits)
-        variants[name] = Variant(name=name, sources=dict(spec["sources"]), rewards=rewards, splits=variant_splits)
+        variants[name] = Variant(
+            name=name, sources=dict(spec["sources"]), rewards=rewards, splits=variant_splits
+        )
 
     return Config(**{**partial.__dict__, "variants": variants})
 
@@ -280,7 +292,11 @@ def read_config(*paths: str | Path, schema: str | Path | None = None) -> Config:
     for path in paths:
         with open(path) as handle:
             raw = deep_merge(raw, yaml.safe_load(handle) or {})
-    schema_path = Path(schema) if schema else Path(paths[0]).resolve().parent / "workflow/schemas/config.schema.yaml"
+    schema_path = (
+        Path(schema)
+        if schema
+        else Path(paths[0]).resolve().parent / "workflow/schemas/config.schema.yaml"
+    )
     with open(schema_path) as handle:
         schema_doc = yaml.safe_load(handle)
     try:

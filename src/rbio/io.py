@@ -73,7 +73,9 @@ def copy_verified(src: str | Path, dest: str | Path, expected_sha256: str | None
     return digest
 
 
-def download_verified(url: str, dest: str | Path, expected_sha256: str | None, timeout: float = 60) -> str:
+def download_verified(
+    url: str, dest: str | Path, expected_sha256: str | None, timeout: float = 60
+) -> str:
     """Stream ``url`` to ``dest`` atomically; a checksum mismatch or broken transfer leaves nothing."""
     import requests
 
@@ -87,5 +89,7 @@ def download_verified(url: str, dest: str | Path, expected_sha256: str | None, t
                     handle.write(chunk)
         actual = digest.hexdigest()
         if expected_sha256 is not None and actual != expected_sha256.lower():
-            raise ChecksumError(f"{url} -> {dest}: sha256 {actual} does not match the expected {expected_sha256}")
+            raise ChecksumError(
+                f"{url} -> {dest}: sha256 {actual} does not match the expected {expected_sha256}"
+            )
     return actual

@@ -14,7 +14,9 @@ import pandas as pd
 
 from rbio.io import copy_verified, download_verified
 
-UPSTREAM_URL = "https://raw.githubusercontent.com/genentech/PerturbQA/main/perturbqa/datasets/{name}"
+UPSTREAM_URL = (
+    "https://raw.githubusercontent.com/genentech/PerturbQA/main/perturbqa/datasets/{name}"
+)
 
 # sha256 of the upstream files (../shared/data/perturbqa/PROVENANCE.md).
 SHA256: dict[str, str] = {
@@ -61,7 +63,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise PerturbQAFormatError(f"{path}: the file is empty") from None
     missing = [column for column in COLUMNS if column not in frame.columns]
     if missing:
-        raise PerturbQAFormatError(f"{path}: missing column(s) {missing}; header is {list(frame.columns)}")
+        raise PerturbQAFormatError(
+            f"{path}: missing column(s) {missing}; header is {list(frame.columns)}"
+        )
     frame = frame[list(COLUMNS)]
 
     def fail(mask: np.ndarray, what: str) -> None:
@@ -75,7 +79,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
     # Short rows are padded with NaN by the parser even with na_filter off.
     for column in COLUMNS:
         values = frame[column]
-        fail((values.isna() | (values.str.strip() == "")).to_numpy(), f"empty or missing '{column}'")
+        fail(
+            (values.isna() | (values.str.strip() == "")).to_numpy(), f"empty or missing '{column}'"
+        )
     fail(~frame["label"].isin(["0", "1"]).to_numpy(), "label is not 0 or 1")
     fail(~frame["split"].isin(SPLIT_VALUES).to_numpy(), f"split is not one of {list(SPLIT_VALUES)}")
     fail(frame.duplicated(["pert", "gene"]).to_numpy(), "duplicate (pert, gene) pair")
@@ -96,8 +102,12 @@ def merge_direction(de: pd.DataFrame, direction: pd.DataFrame) -> LineTables:
     dir_frame = direction[["pert", "gene", "label"]].rename(columns={"label": "dir_label"})
     merged = de.merge(dir_frame, on=["pert", "gene"], how="left", validate="one_to_one")
     merged["direction"] = pd.Series(
-        np.where(merged["dir_label"].isna(), None, np.where(merged["dir_label"] == 1, "up", "down")),
+        np.where(
+            merged["dir_label"].isna(), None, np.where(merged["dir_label"] == 1, "up", "down")
+        ),
         dtype="string",
     )
     matched = merged["dir_label"].notna().sum()
-    return LineTables(table=merged.drop(columns="dir_label"), direction_without_de=int(len(dir_frame) - matched))
+    return LineTables(
+        table=merged.drop(columns="dir_label"), direction_without_de=int(len(dir_frame) - matched)
+    )

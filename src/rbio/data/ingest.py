@@ -1,0 +1,78 @@
+"""The ingest step: every cell line's DE + direction tables -> one tidy, symbol-normalised table."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from rbio.data.genes import SymbolMap, normalise_symbols, read_alias_table
+from rbio.data.perturbqa import merge_direction, read_table
+
+TIDY_COLUMNS = [
+    "cell_line",
+    "pert",
+    "gene",
+    "pert_original",
+    "gene_original",
+    "label",
+    "direction",
+    "split",
+]
+
+
+def ingest_perturbqa(
+    tables: Mapping[str, tuple[str | Path, str | Path]],
+    alias_table: str | Path,
+) -> tuple[pd.DataFrame, dict]:
+    """Read ``{line: (de_csv, dir_csv)}``, normalise symbols, return (tidy table, report).
+
+    The tidy table has exactly one row per source DE row (checked), in source order per line.
+    """
+    frames = []
+    per_line: dict[str, dict] = {}
+    for line, (de_path, dir_path) in tables.items():
+        de = read_table(de_path)
+        merged = merge_direction(de, read_table(dir_path))
+        if merged.direction_without_de:
+            raise ValueError(
+                f"{dir_path}: {merged.direction_without_de} direction row(s) have no matching pair in {de_path}"
+            )
+        frame = merged.table.assign(cell_line=line)
+        frames.append(frame)
+        per_line[line] = {
+            "de_rows": len(de),
+            "positives": int(de["label"].sum()),
+            "positive_rate": round(float(de["label"].mean()), 4),
+            "train_rows": int((de["split"] == "train").sum()),
+            "test_rows": int((de["split"] == "test").sum()),
+            "perturbations": int(de["pert"].nunique()),
+            "genes": int(de["gene"].nunique()),
+            "with_direction": int(frame["direction"].notna().sum()),
+        }
+    table = pd.concat(frames, ignore_index=True)
+
+    symbol_map = SymbolMap.from_table(read_alias_table(alias_table))
+    mapping, symbol_report = normalise_symbols(
+        pd.concat([table["pert"], table["gene"]]), symbol_map
+    )
+    table = table.rename(columns={"pert": "pert_original", "gene": "gene_original"})
+    table["pert"] = table["pert_original"].map(mapping)
+    table["gene"] = table["gene_original"].map(mapping)
+    for column in ("cell_line", "pert", "gene", "pert_original", "gene_original", "split"):
+        table[column] = table[column].astype("string")
+
+    duplicated = table.duplicated(["cell_line", "pert", "gene"])
+    if duplicated.any():
+        first = table[duplicated].iloc[0]
+        raise ValueError(
+            f"symbol normalisation merged two pairs of {first['cell_line']}: "
+            f"({first['pert_original']}, {first['gene_original']}) -> ({first['pert']}, {first['gene']})"
+        )
+    expected = sum(stats["de_rows"] for stats in per_line.values())
+    if len(table) != expected:  # a merge that duplicated or dropped rows is a bug, not bad input
+        raise AssertionError(f"ingest produced {len(table)} rows from {expected} source rows")
+
+    report = {"rows": len(table), "cell_lines": per_line, "gene_symbols": symbol_report.as_dict()}
+    return table[TIDY_COLUMNS], report

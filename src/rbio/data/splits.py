@@ -1,0 +1,86 @@
+"""Train/test splits: leave-one-cell-line-out, single line, all lines, with leak annotations."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from rbio.config import split_lines
+
+
+def make_split(
+    table: pd.DataFrame,
+    split: str,
+    cell_lines: list[str] | tuple[str, ...],
+    max_test_rows: int | None = None,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """(train rows, test rows, leak report) of one split of the tidy table.
+
+    Training rows are the training lines' PerturbQA ``train`` rows; test rows are the test lines'
+    ``test`` rows, annotated with whether their (pert, gene) pair and their perturbation occur among
+    the training rows, so evaluation can tell transfer from memorisation. ``max_test_rows`` keeps
+    a seeded subsample stratified by cell line and label (small presets).
+    """
+    train_lines, test_lines = split_lines(split, cell_lines)
+    missing = sorted(set(train_lines + test_lines) - set(table["cell_line"].unique()))
+    if missing:
+        raise ValueError(
+            f"split '{split}' needs cell line(s) {missing}, absent from the ingest table"
+        )
+    train = table[table["cell_line"].isin(train_lines) & (table["split"] == "train")].reset_index(
+        drop=True
+    )
+    test = table[table["cell_line"].isin(test_lines) & (table["split"] == "test")].reset_index(
+        drop=True
+    )
+
+    train_pairs = pd.MultiIndex.from_frame(train[["pert", "gene"]].astype(str))
+    test_pairs = pd.MultiIndex.from_frame(test[["pert", "gene"]].astype(str))
+    test["pair_seen_elsewhere"] = test_pairs.isin(train_pairs)
+    test["pert_seen_elsewhere"] = test["pert"].isin(set(train["pert"]))
+    all_test_rows = len(test)
+    if max_test_rows is not None and len(test) > max_test_rows:
+        test = subsample_stratified(test, ["cell_line", "label"], max_test_rows, seed)
+
+    report = {
+        "split": split,
+        "train_lines": train_lines,
+        "test_lines": test_lines,
+        "train_rows": len(train),
+        "test_rows": len(test),
+        "test_rows_before_subsampling": all_test_rows,
+        "train_positive_rate": round(float(train["label"].mean()), 4) if len(train) else None,
+        "test_positive_rate": round(float(test["label"].mean()), 4) if len(test) else None,
+        "test_rows_pair_seen_elsewhere": int(test["pair_seen_elsewhere"].sum()),
+        "test_rows_pert_seen_elsewhere": int(test["pert_seen_elsewhere"].sum()),
+        "test_perts": int(test["pert"].nunique()),
+        "test_perts_seen_elsewhere": int(test.loc[test["pert_seen_elsewhere"], "pert"].nunique()),
+        # Same-line leakage would make the test set meaningless: PerturbQA splits by perturbation.
+        "same_line_pert_overlap": _same_line_pert_overlap(train, test),
+    }
+    for line in test_lines:
+        rows = test[test["cell_line"] == line]
+        report.setdefault("per_test_line", {})[line] = {
+            "test_rows": len(rows),
+            "pair_seen_elsewhere": int(rows["pair_seen_elsewhere"].sum()),
+            "pert_seen_elsewhere": int(rows["pert_seen_elsewhere"].sum()),
+        }
+    return train, test, report
+
+
+def _same_line_pert_overlap(train: pd.DataFrame, test: pd.DataFrame) -> int:
+    train_keys = set(zip(train["cell_line"], train["pert"], strict=True))
+    return sum(
+        (line, pert) in train_keys
+        for line, pert in set(zip(test["cell_line"], test["pert"], strict=True))
+    )
+
+
+def subsample_stratified(frame: pd.DataFrame, by: list[str], limit: int, seed: int) -> pd.DataFrame:
+    """About ``limit`` rows keeping each group's share (every non-empty group keeps >= 1 row)."""
+    fraction = limit / len(frame)
+    parts = [
+        group.sample(n=max(1, round(len(group) * fraction)), random_state=seed)
+        for _, group in frame.groupby(by, sort=True, observed=True)
+    ]
+    return pd.concat(parts).sort_index().reset_index(drop=True)

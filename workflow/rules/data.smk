@@ -1,0 +1,73 @@
+# Data stage: PerturbQA tables (checksummed) -> one tidy, symbol-normalised table -> splits.
+
+
+# Downloads need the internet, which compute nodes of a cluster often lack.
+localrules:
+    acquire_perturbqa,
+    acquire_hgnc_aliases,
+
+
+def data_targets():
+    return [
+        "results/data/perturbqa.parquet",
+        *expand("results/splits/{split}/leak_report.json", split=SPLITS),
+    ]
+
+
+rule acquire_perturbqa:
+    output:
+        "results/data/raw/perturbqa/{line}-{task}.csv",
+    params:
+        source=CFG.data.source,
+        local_dir=data_dir(),
+    wildcard_constraints:
+        task="de|dir",
+    log:
+        "logs/data/acquire_perturbqa/{line}-{task}.log",
+    script:
+        "../scripts/acquire_perturbqa.py"
+
+
+rule acquire_hgnc_aliases:
+    output:
+        "results/data/raw/hgnc_aliases.tsv.gz",
+    params:
+        source=CFG.data.source,
+        local_dir=data_dir(),
+    log:
+        "logs/data/acquire_hgnc_aliases.log",
+    script:
+        "../scripts/acquire_hgnc_aliases.py"
+
+
+rule ingest_perturbqa:
+    input:
+        de=expand("results/data/raw/perturbqa/{line}-de.csv", line=LINES),
+        direction=expand("results/data/raw/perturbqa/{line}-dir.csv", line=LINES),
+        aliases="results/data/raw/hgnc_aliases.tsv.gz",
+    output:
+        table="results/data/perturbqa.parquet",
+        report="results/data/ingest_report.json",
+    params:
+        lines=LINES,
+    log:
+        "logs/data/ingest_perturbqa.log",
+    benchmark:
+        "benchmarks/data/ingest_perturbqa.tsv"
+    script:
+        "../scripts/ingest_perturbqa.py"
+
+
+rule make_split:
+    input:
+        "results/data/perturbqa.parquet",
+    output:
+        train="results/splits/{split}/train.parquet",
+        test="results/splits/{split}/test.parquet",
+        report="results/splits/{split}/leak_report.json",
+    log:
+        "logs/splits/{split}.log",
+    benchmark:
+        "benchmarks/splits/{split}.tsv"
+    script:
+        "../scripts/make_split.py"

@@ -1,0 +1,12 @@
+"""Snakemake adapter: put one PerturbQA table in place, sha256-verified."""
+
+from rbio.data.stages import acquire_perturbqa
+from rbio.logs import log_to
+
+log_to(snakemake.log[0])
+acquire_perturbqa(
+    name=f"{snakemake.wildcards.line}-{snakemake.wildcards.task}.csv",
+    dest=snakemake.output[0],
+    source=snakemake.params.source,
+    local_dir=snakemake.params.local_dir,
+)
