@@ -1,0 +1,309 @@
+"""Gene Ontology rewards: how well what the model writes in ``<gene_info>`` matches GO.
+
+GO prompts ask the model to write what it knows about the perturbed and the monitored gene in
+``<gene_info>…</gene_info>`` before reasoning. Each row carries the two genes' direct GO term
+names (``pert_go_terms``, ``gene_go_terms``); each reward scores the ``<gene_info>`` text against
+each gene's terms that exist, and averages over those genes:
+
+- ``go_keyword``: share of the gene's term names found verbatim (case-insensitive, whitespace
+  runs collapsed) in the gene_info text; [0, 1];
+- ``go_rouge``: mean of the ROUGE-1, ROUGE-2 and ROUGE-L F-measures of the gene_info text against
+  the gene's term names joined by ", "; [0, 1] (the authors' code computed ROUGE-1 twice by
+  mistake; this uses the three);
+- ``go_likelihood``: mean per-token log-likelihood, under the policy, of the sentence
+  "{gene} is associated with: term1, term2, …" following the gene_info text; (-inf, 0].
+
+A reward is None for a row from a non-GO source (by the ``source`` column), and for a row where
+neither gene has terms: those genes are *unannotated* (unknown symbols, or no annotation in the
+source's aspects). Each reward object counts them in ``unannotated`` (per completion, so a prompt
+counts ``num_generations`` times) and, under TRL, logs the batch share of GO rows without terms as
+``<name>/unannotated_share`` through the trainer's ``log_metric`` hook.
+
+>>> reward = GoKeywordReward()
+>>> reward(["<gene_info>TP53 does DNA binding and apoptosis.</gene_info><think>x</think>"],
+...        pert=["TP53"], gene=["XYZ1"], pert_go_terms=[["DNA binding", "nucleus"]],
+...        gene_go_terms=[[]], source=["go"])
+[0.5]
+>>> reward.unannotated.genes
+Counter({'XYZ1': 1})
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from rbio.rewards.parsing import (
+    column,
+    completion_text,
+    is_go_source,
+    optional_column,
+    parse_completion,
+    string_list,
+)
+from rbio.rewards.rouge import RougeText, cached_rouge_text, rouge_scores
+
+DEFAULT_LIKELIHOOD_TEMPLATE = "{gene} is associated with: {terms}."
+
+
+@dataclass
+class UnannotatedGenes:
+    """Counts of GO-row genes without terms; ``rows``: completions where neither gene had any."""
+
+    rows: int = 0
+    genes: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True)
+class GeneJob:
+    """One (completion, gene) pair to score."""
+
+    row: int
+    symbol: str
+    terms: tuple[str, ...]
+    gene_info: str
+
+
+class GoReward:
+    """Shared row handling of the GO rewards; subclasses score (gene_info text, gene terms)."""
+
+    __name__ = "go"
+
+    def __init__(self) -> None:
+        self.unannotated = UnannotatedGenes()
+
+    def __call__(self, completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
+        n = len(completions)
+        pert_terms = column(kwargs, "pert_go_terms", n, self.__name__)
+        gene_terms = column(kwargs, "gene_go_terms", n, self.__name__)
+        sources = optional_column(kwargs, "source", n)
+        perts = optional_column(kwargs, "pert", n)
+        genes = optional_column(kwargs, "gene", n)
+
+        jobs: list[GeneJob] = []
+        applies = [False] * n
+        go_rows = rows_without_terms = 0
+        for row in range(n):
+            if sources[row] is not None and not is_go_source(sources[row]):
+                continue
+            go_rows += 1
+            gene_info: str | None = None
+            for symbol, terms in ((perts[row], pert_terms[row]), (genes[row], gene_terms[row])):
+                names = string_list(terms)
+                label = str(symbol) if symbol else "<unknown>"
+                if not names:
+                    self.unannotated.genes[label] += 1
+                    continue
+                if gene_info is None:
+                    gene_info = parse_completion(completion_text(completions[row])).section(
+                        "gene_info"
+                    )
+                jobs.append(GeneJob(row, label, names, gene_info))
+                applies[row] = True
+            if not applies[row]:
+                rows_without_terms += 1
+        self.unannotated.rows += rows_without_terms
+        log_metric = kwargs.get("log_metric")
+        if callable(log_metric) and go_rows:
+            log_metric(f"{self.__name__}/unannotated_share", rows_without_terms / go_rows)
+
+        sums = [0.0] * n
+        counts = [0] * n
+        for job, score in zip(jobs, self.score_jobs(jobs), strict=True):
+            if score is not None:
+                sums[job.row] += score
+                counts[job.row] += 1
+        return [sums[row] / counts[row] if counts[row] else None for row in range(n)]
+
+    def score_jobs(self, jobs: list[GeneJob]) -> list[float | None]:
+        return [self.score_gene(job.gene_info, job.terms) for job in jobs]
+
+    def score_gene(self, gene_info: str, terms: tuple[str, ...]) -> float | None:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+def _normalise(text: str) -> str:
+    return " ".join(text.casefold().split())
+
+
+@lru_cache(maxsize=65536)
+def _normalised_terms(terms: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(term for t in terms if (term := _normalise(t))))
+
+
+class GoKeywordReward(GoReward):
+    """Share of each gene's GO term names found verbatim in ``<gene_info>``, averaged over genes.
+
+    >>> GoKeywordReward()(["<gene_info>Located in the NUCLEUS.</gene_info>"],
+    ...                   pert_go_terms=[["nucleus", "cytosol"]], gene_go_terms=[["nucleus"]])
+    [0.75]
+    """
+
+    __name__ = "go_keyword"
+
+    def score_gene(self, gene_info: str, terms: tuple[str, ...]) -> float | None:
+        wanted = _normalised_terms(terms)
+        if not wanted:
+            return None
+        text = _normalise(gene_info)
+        return sum(term in text for term in wanted) / len(wanted)
+
+
+class GoRougeReward(GoReward):
+    """Mean of ROUGE-1/2/L F-measures of ``<gene_info>`` against each gene's joined GO term
+    names, averaged over genes; equal to rouge-score's (see :mod:`rbio.rewards.rouge`).
+
+    >>> round(GoRougeReward()(["<gene_info>DNA repair</gene_info>"],
+    ...                       pert_go_terms=[["DNA repair"]], gene_go_terms=[[]])[0], 6)
+    1.0
+    """
+
+    __name__ = "go_rouge"
+
+    def score_jobs(self, jobs: list[GeneJob]) -> list[float | None]:
+        # The two genes of a row share one gene_info text: tokenise it once per row.
+        predictions: dict[int, RougeText] = {}
+        scores: list[float | None] = []
+        for job in jobs:
+            prediction = predictions.get(job.row)
+            if prediction is None:
+                prediction = predictions[job.row] = RougeText.from_text(job.gene_info)
+            reference = cached_rouge_text(", ".join(job.terms))
+            scores.append(sum(rouge_scores(reference, prediction)) / 3.0)
+        return scores
+
+
+class GoLikelihoodReward(GoReward):
+    """Mean per-token log-likelihood, under ``model``, of a sentence listing a gene's GO terms.
+
+    For each gene with terms the sentence ``template.format(gene=symbol, terms="t1, t2, …")`` is
+    scored after the completion's ``<gene_info>`` text (its last ``max_context_tokens`` tokens),
+    so completions that wrote more relevant gene knowledge make the terms more likely and the
+    reward differs within a GRPO group; with ``condition_on_gene_info=False`` it only measures
+    what the policy already knows, the same for all completions of a prompt. Values are <= 0.
+    Runs under ``torch.no_grad`` in eval mode and restores the model's mode afterwards.
+
+    Example (any causal LM and its tokenizer)::
+
+        reward = GoLikelihoodReward(model, tokenizer)
+        reward(completions, pert=["TP53"], gene=["MDM2"], pert_go_terms=[["DNA binding"]],
+               gene_go_terms=[[]])  # -> [-3.21]
+    """
+
+    __name__ = "go_likelihood"
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        template: str = DEFAULT_LIKELIHOOD_TEMPLATE,
+        condition_on_gene_info: bool = True,
+        batch_size: int = 8,
+        max_context_tokens: int = 384,
+        max_target_tokens: int = 256,
+    ) -> None:
+        super().__init__()
+        if model is None or tokenizer is None:
+            raise ValueError("reward 'go_likelihood' needs the policy model and its tokenizer")
+        if "{terms}" not in template:
+            raise ValueError(f"go_likelihood template {template!r} must contain '{{terms}}'")
+        if batch_size < 1 or max_target_tokens < 1 or max_context_tokens < 0:
+            raise ValueError("go_likelihood: batch_size and max_target_tokens must be >= 1")
+        self.model = model
+        self.tokenizer = tokenizer
+        self.template = template
+        self.condition_on_gene_info = condition_on_gene_info
+        self.batch_size = batch_size
+        self.max_context_tokens = max_context_tokens
+        self.max_target_tokens = max_target_tokens
+
+    def sentence(self, symbol: str, terms: tuple[str, ...]) -> str:
+        gene = symbol if symbol != "<unknown>" else "This gene"
+        return self.template.format(gene=gene, terms=", ".join(terms))
+
+    def _encode(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def score_jobs(self, jobs: list[GeneJob]) -> list[float | None]:
+        if not jobs:
+            return []
+        import torch
+
+        pairs: list[tuple[list[int], list[int]]] = []
+        for job in jobs:
+            context: list[int] = []
+            if self.condition_on_gene_info and job.gene_info.strip() and self.max_context_tokens:
+                context = self._encode(job.gene_info.strip() + "\n")[-self.max_context_tokens :]
+            target = self._encode(self.sentence(job.symbol, job.terms))[: self.max_target_tokens]
+            pairs.append((context, target))
+
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                scores: list[float | None] = []
+                for start in range(0, len(pairs), self.batch_size):
+                    scores.extend(self._score_batch(pairs[start : start + self.batch_size]))
+        finally:
+            self.model.train(was_training)
+        return scores
+
+    def _score_batch(self, pairs: list[tuple[list[int], list[int]]]) -> list[float | None]:
+        import torch
+
+        device = next(self.model.parameters()).device
+        pad_id = self.tokenizer.pad_token_id
+        if pad_id is None:
+            pad_id = self.tokenizer.eos_token_id or 0
+        sequences = [context + target for context, target in pairs]
+        length = max(len(sequence) for sequence in sequences)
+        if length < 2:
+            return [None] * len(pairs)  # nothing to predict a token from
+        # Left padding puts every target at the end, so only the last `keep` positions' logits
+        # are needed (the vocabulary of a real model makes full logits costly).
+        input_ids = torch.full((len(pairs), length), pad_id, dtype=torch.long)
+        attention = torch.zeros((len(pairs), length), dtype=torch.long)
+        for index, sequence in enumerate(sequences):
+            if sequence:
+                input_ids[index, length - len(sequence) :] = torch.tensor(sequence)
+                attention[index, length - len(sequence) :] = 1
+        positions = (attention.cumsum(-1) - 1).clamp(min=0)
+        keep = min(max(len(target) for _, target in pairs) + 1, length)
+        inputs = {
+            "input_ids": input_ids.to(device),
+            "attention_mask": attention.to(device),
+            "position_ids": positions.to(device),
+        }
+        try:
+            logits = self.model(**inputs, logits_to_keep=keep).logits
+        except TypeError:  # models without logits_to_keep
+            logits = self.model(**inputs).logits
+        logits = logits[:, -keep:, :].float()
+        predicted = input_ids[:, length - keep + 1 :].to(logits.device)
+        log_probs = torch.log_softmax(logits[:, :-1, :], dim=-1)
+        token_log_probs = log_probs.gather(-1, predicted.unsqueeze(-1)).squeeze(-1).cpu()
+
+        scores: list[float | None] = []
+        for index, (context, target) in enumerate(pairs):
+            total = len(context) + len(target)
+            # Scored positions q (absolute): inside the target and with a real token before q.
+            first = max(length - len(target), length - total + 1)
+            offset = length - keep + 1  # absolute position of token_log_probs[:, 0]
+            if first > length - 1:
+                scores.append(None)
+                continue
+            values = token_log_probs[index, first - offset :]
+            scores.append(float(values.mean()))
+        return scores
+
+    def __repr__(self) -> str:
+        return (
+            f"GoLikelihoodReward(model={type(self.model).__name__}, template={self.template!r}, "
+            f"condition_on_gene_info={self.condition_on_gene_info})"
+        )

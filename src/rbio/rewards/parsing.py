@@ -1,0 +1,280 @@
+"""Reading a completion: its text, its tags, its sections, and the yes/no answer it gives.
+
+One parse per completion is shared by every reward (``parse_completion`` is cached), so the
+rewards of one GRPO step scan each completion once.
+
+Tags are ``<think>``, ``<answer>`` and ``<gene_info>`` with their closing forms, matched
+case-insensitively and only in exactly that spelling (``< think >`` or ``<think id=1>`` are
+plain text). A *block* is an opening tag with the first closing tag of the same kind after it,
+found left to right without overlap per kind, which is what the regular expression
+``<think>(.*?)</think>`` finds; unmatched tags open no block.
+
+>>> parse_answer("<think>BRCA1 repairs DNA.</think><answer>Yes.</answer>")
+'yes'
+>>> parse_answer("<answer>yes and no</answer>") is None
+True
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Literal
+
+TAG_KINDS: tuple[str, ...] = ("think", "answer", "gene_info")
+TAG_RE = re.compile(r"<(/?)(think|answer|gene_info)>", re.IGNORECASE)
+WORD_RE = re.compile(r"\w+")
+# Letters only: "yes." / "**no**" / "no," all reduce to the bare word.
+_LETTER_WORD_RE = re.compile(r"[^\W\d_]+")
+
+# Prompt sources whose completions start with <gene_info> (see docs/architecture.md).
+GO_SOURCES: frozenset[str] = frozenset({"go", "go_c", "go_f", "go_p"})
+
+Answer = Literal["yes", "no"]
+
+
+@dataclass(frozen=True, slots=True)
+class Tag:
+    kind: str  # lower-case tag name
+    closing: bool
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """``<kind>content</kind>``; ``content_start:content_end`` slices the content out of the text."""
+
+    kind: str
+    open_index: int  # position of the opening tag in ``ParsedCompletion.tags``
+    close_index: int
+    content_start: int
+    content_end: int
+
+    @property
+    def has_inner_tags(self) -> bool:
+        return self.close_index - self.open_index > 1
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedCompletion:
+    text: str
+    tags: tuple[Tag, ...]
+    blocks: tuple[Block, ...]  # ordered by position of the opening tag
+    word_count: int  # words (``\\w+``) outside tag markers
+    tagged_word_count: int  # of those, words inside at least one block
+
+    def blocks_of(self, kind: str) -> list[Block]:
+        return [block for block in self.blocks if block.kind == kind]
+
+    def openings(self, kind: str) -> list[Tag]:
+        return [tag for tag in self.tags if tag.kind == kind and not tag.closing]
+
+    def closings(self, kind: str) -> list[Tag]:
+        return [tag for tag in self.tags if tag.kind == kind and tag.closing]
+
+    def section(self, kind: str) -> str:
+        """Contents of every ``kind`` block, joined by newlines, inner tag markers blanked."""
+        parts = [
+            TAG_RE.sub(" ", self.text[block.content_start : block.content_end])
+            for block in self.blocks
+            if block.kind == kind
+        ]
+        return "\n".join(parts)
+
+
+def completion_text(completion: Any) -> str:
+    """The generated text of one completion, plain or conversational.
+
+    TRL passes a string per completion, or (conversational datasets) a list of messages such as
+    ``[{"role": "assistant", "content": "..."}]``. The assistant messages' contents are joined;
+    content given as a list of parts (``{"type": "text", "text": ...}``) is flattened; ``None``
+    is the empty string.
+
+    >>> completion_text([{"role": "assistant", "content": "<answer>no</answer>"}])
+    '<answer>no</answer>'
+    """
+    if completion is None:
+        return ""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, Mapping):
+        return _message_content(completion)
+    if isinstance(completion, Sequence):
+        messages = [m for m in completion if isinstance(m, Mapping)]
+        assistant = [m for m in messages if m.get("role", "assistant") == "assistant"]
+        return "".join(_message_content(m) for m in (assistant or messages))
+    raise TypeError(
+        f"a completion must be a string or a list of messages, got {type(completion).__name__}"
+    )
+
+
+def _message_content(message: Mapping[str, Any]) -> str:
+    content = message.get("content")
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, Sequence):
+        return "".join(
+            str(part.get("text") or "") if isinstance(part, Mapping) else str(part)
+            for part in content
+        )
+    return str(content)
+
+
+@lru_cache(maxsize=2048)
+def parse_completion(text: str) -> ParsedCompletion:
+    """Tags, blocks and word counts of one completion text (cached: rewards share the parse)."""
+    tags = tuple(
+        Tag(kind=m.group(2).lower(), closing=bool(m.group(1)), start=m.start(), end=m.end())
+        for m in TAG_RE.finditer(text)
+    )
+    blocks = _find_blocks(tags)
+    word_count = len(WORD_RE.findall(TAG_RE.sub(" ", text))) if tags else len(WORD_RE.findall(text))
+    tagged = 0
+    for start, end in _merged_spans(blocks):
+        tagged += len(WORD_RE.findall(TAG_RE.sub(" ", text[start:end])))
+    return ParsedCompletion(
+        text=text, tags=tags, blocks=blocks, word_count=word_count, tagged_word_count=tagged
+    )
+
+
+def _find_blocks(tags: tuple[Tag, ...]) -> tuple[Block, ...]:
+    # For each kind: the next closing tag of that kind at or after each index (len = none).
+    next_close: dict[str, list[int]] = {}
+    for kind in TAG_KINDS:
+        following = [len(tags)] * (len(tags) + 1)
+        for index in range(len(tags) - 1, -1, -1):
+            tag = tags[index]
+            following[index] = index if tag.kind == kind and tag.closing else following[index + 1]
+        next_close[kind] = following
+    blocks: list[Block] = []
+    for kind in TAG_KINDS:
+        index = 0
+        while index < len(tags):
+            tag = tags[index]
+            if tag.kind == kind and not tag.closing:
+                close = next_close[kind][index + 1]
+                if close == len(tags):
+                    break  # no closing tag of this kind later: no further block of this kind
+                blocks.append(
+                    Block(
+                        kind=kind,
+                        open_index=index,
+                        close_index=close,
+                        content_start=tag.end,
+                        content_end=tags[close].start,
+                    )
+                )
+                index = close + 1
+            else:
+                index += 1
+    blocks.sort(key=lambda block: block.open_index)
+    return tuple(blocks)
+
+
+def _merged_spans(blocks: tuple[Block, ...]) -> list[tuple[int, int]]:
+    spans = sorted((block.content_start, block.content_end) for block in blocks)
+    merged: list[tuple[int, int]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def parse_answer(text: str) -> Answer | None:
+    """The single yes/no a completion answers, or None when there is not exactly one.
+
+    Rules, applied in order (deterministic, so training and evaluation agree):
+
+    1. exactly one ``<answer>`` opening tag and a matching ``</answer>`` after it; otherwise
+       None (no answer, two answers, ``</answer>yes<answer>``);
+    2. the answer holds no other tag (``<answer><think>…</think>yes</answer>`` is None);
+    3. its text is NFKC-normalised (full-width ``ｙｅｓ`` becomes ``yes``) and case-folded, and
+       split into words of letters only, which drops punctuation and markdown (``Yes.``,
+       ``**no**``);
+    4. "yes" if the word "yes" occurs and "no" does not, "no" for the reverse, else None
+       (``yes and no``, ``yes/no``, empty, ``nope``, look-alike letters from other scripts).
+
+    Where the answer sits relative to ``<think>`` is the format reward's business, not this one.
+
+    >>> parse_answer("<think>x</think><answer>**No**</answer>")
+    'no'
+    >>> parse_answer("<think>x</think><answer>The answer is YES.</answer>")
+    'yes'
+    >>> parse_answer("</answer>yes<answer>") is None
+    True
+    """
+    parsed = parse_completion(text)
+    if len(parsed.openings("answer")) != 1:
+        return None
+    blocks = parsed.blocks_of("answer")
+    if len(blocks) != 1 or blocks[0].has_inner_tags:
+        return None
+    block = blocks[0]
+    return classify_answer_text(text[block.content_start : block.content_end])
+
+
+def classify_answer_text(answer_text: str) -> Answer | None:
+    """Rules 3–4 of :func:`parse_answer` applied to the text inside ``<answer>``.
+
+    >>> classify_answer_text("  Yes! ")
+    'yes'
+    """
+    words = set(_LETTER_WORD_RE.findall(unicodedata.normalize("NFKC", answer_text).casefold()))
+    says_yes, says_no = "yes" in words, "no" in words
+    if says_yes and not says_no:
+        return "yes"
+    if says_no and not says_yes:
+        return "no"
+    return None
+
+
+def column(kwargs: Mapping[str, Any], name: str, n: int, reward: str) -> Sequence[Any]:
+    """A dataset column passed to a reward, checked to have one value per completion."""
+    if name not in kwargs or kwargs[name] is None:
+        raise KeyError(
+            f"reward '{reward}' needs the dataset column '{name}'; "
+            f"columns given: {sorted(k for k in kwargs if k not in ('trainer_state',))}"
+        )
+    values = kwargs[name]
+    if len(values) != n:
+        raise ValueError(
+            f"reward '{reward}': column '{name}' has {len(values)} values for {n} completions"
+        )
+    return values
+
+
+def optional_column(kwargs: Mapping[str, Any], name: str, n: int) -> Sequence[Any]:
+    """A dataset column, or ``None`` for every completion when it is absent."""
+    values = kwargs.get(name)
+    if values is None:
+        return [None] * n
+    if len(values) != n:
+        raise ValueError(f"column '{name}' has {len(values)} values for {n} completions")
+    return values
+
+
+def is_go_source(source: Any) -> bool:
+    return isinstance(source, str) and source in GO_SOURCES
+
+
+def string_list(value: Any) -> tuple[str, ...]:
+    """A list-of-strings column value as a tuple without empty strings.
+
+    Accepts lists, tuples, numpy arrays (what ``datasets`` may hand over), ``None``, and a
+    ``|``-joined string (the authors' CSV format).
+    """
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        items: Sequence[Any] = value.split("|")
+    else:
+        items = list(value)
+    return tuple(text for item in items if item is not None and (text := str(item).strip()))
