@@ -1,0 +1,382 @@
+"""Batched answer generation for the test questions of a split, and the evaluation of one model.
+
+The authors' ``inference.py`` asks one question at a time (one ``generate`` call per question).
+Here questions are rendered with the training prompt (``rbio.data.prompts.build_messages``),
+sorted by length, left-padded and generated in batches; ``num_samples`` sampled answers per
+question come from one ``generate`` call with ``num_return_sequences``. vLLM is used instead when
+it is installed and CUDA is present (``engine="auto"``), for plain model folders.
+
+What is scored (documented in the README's evaluation section):
+- the hard answer is the greedy answer when ``greedy`` is on (the authors' inference script),
+  else the majority of the samples (a tie counts as "no");
+- P(yes) is the share of "yes" among the *parsed* samples (0.5 when none parsed: no
+  information); without samples it is the greedy answer (1/0, 0.5 when unparseable). P(yes)
+  ranks the rows for the AUROCs;
+- an unparseable hard answer stays in the denominator and counts as an error of the kind the row
+  allows (a missed DE pair or a false alarm), so a model that never answers gets TPR = TNR = 0;
+  its rate is reported as metric ``unparseable`` (and ``unparseable_samples`` for samples).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from rbio.evaluation.metrics import STRATUM_COLUMNS, metrics_table
+from rbio.io import write_json, write_parquet
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+log = logging.getLogger(__name__)
+
+Conversation = list[dict[str, str]]
+Parser = Callable[[str], str | None]
+
+PREDICTION_KEY_COLUMNS: tuple[str, ...] = ("cell_line", "pert", "gene", "label", *STRATUM_COLUMNS)
+
+
+class EvaluationInputError(ValueError):
+    """Evaluation input that cannot be used; the message names the file, key or row."""
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """Decoding settings (config ``evaluation``)."""
+
+    greedy: bool = True
+    num_samples: int = 5
+    temperature: float = 0.7
+    max_new_tokens: int = 1024
+    batch_size: int = 32
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        if not self.greedy and self.num_samples < 1:
+            raise EvaluationInputError(
+                "config key 'evaluation': greedy is false and num_samples is 0 - nothing to score"
+            )
+
+
+@dataclass
+class Completions:
+    """Generated texts per question, in the order the questions were given."""
+
+    greedy: list[str | None]
+    samples: list[list[str]]
+
+
+# --------------------------------------------------------------------------------------------
+# Test questions
+# --------------------------------------------------------------------------------------------
+
+
+def read_test_rows(path: str | Path) -> pd.DataFrame:
+    """A split's test rows (already capped by config splits.max_test_rows), checked."""
+    test = pd.read_parquet(path)
+    missing = [column for column in PREDICTION_KEY_COLUMNS if column not in test.columns]
+    if missing:
+        raise EvaluationInputError(f"{path}: missing column(s) {missing}")
+    if test.empty:
+        raise EvaluationInputError(f"{path}: no test rows")
+    return test.reset_index(drop=True)
+
+
+def question_messages(rows: pd.DataFrame, style: str) -> list[Conversation]:
+    """The training prompt of each test row (base question, not negated), system prompt ``style``."""
+    from rbio.data.prompts import build_messages
+
+    return [
+        build_messages(pert=row.pert, gene=row.gene, cell_line=row.cell_line, style=style)
+        for row in rows.itertuples(index=False)
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# Generation
+# --------------------------------------------------------------------------------------------
+
+
+def render_prompts(tokenizer: PreTrainedTokenizerBase, conversations: Sequence[Conversation]):
+    return [
+        tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+        for conversation in conversations
+    ]
+
+
+def _generation_config(model, tokenizer, settings: GenerationSettings, sample: bool):
+    from transformers import GenerationConfig
+
+    # A fresh config: a hub model's generation_config.json (Qwen2.5: top_k 20, top_p 0.8,
+    # repetition penalty 1.05) would otherwise silently change what "temperature T" means.
+    eos = getattr(model.generation_config, "eos_token_id", None) or tokenizer.eos_token_id
+    return GenerationConfig(
+        max_new_tokens=settings.max_new_tokens,
+        do_sample=sample,
+        temperature=settings.temperature if sample else None,
+        top_k=0 if sample else None,
+        top_p=1.0 if sample else None,
+        num_return_sequences=settings.num_samples if sample else 1,
+        eos_token_id=eos,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+
+
+def _generate_batch(model, tokenizer, texts: list[str], config, seed: int) -> list[str]:
+    import torch
+
+    inputs = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    inputs = inputs.to(model.device)
+    torch.manual_seed(seed)
+    with torch.inference_mode():
+        output = model.generate(**inputs, generation_config=config)
+    # Left padding: every prompt ends at the same position, the completion starts after it.
+    new_tokens = output[:, inputs["input_ids"].shape[1] :]
+    return tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+
+
+def generate_hf(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    conversations: Sequence[Conversation],
+    settings: GenerationSettings,
+    progress: bool = True,
+) -> Completions:
+    """Greedy and sampled completions with Hugging Face ``generate``, batched, left-padded."""
+    from tqdm.auto import tqdm
+
+    if tokenizer.padding_side != "left":
+        raise EvaluationInputError("batched generation needs tokenizer.padding_side == 'left'")
+    texts = render_prompts(tokenizer, conversations)
+    lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+    order = np.argsort(lengths, kind="stable")[::-1]  # longest first: memory errors show early
+    greedy: list[str | None] = [None] * len(texts)
+    samples: list[list[str]] = [[] for _ in texts]
+    greedy_config = _generation_config(model, tokenizer, settings, sample=False)
+    sample_config = _generation_config(model, tokenizer, settings, sample=True)
+    batches = [
+        order[i : i + settings.batch_size] for i in range(0, len(order), settings.batch_size)
+    ]
+    model.eval()
+    for number, batch in enumerate(tqdm(batches, desc="generate", disable=not progress)):
+        batch_texts = [texts[i] for i in batch]
+        # One seed per batch: a rerun reproduces each batch whatever ran before it.
+        seed = settings.seed + number
+        if settings.greedy:
+            for index, text in zip(
+                batch,
+                _generate_batch(model, tokenizer, batch_texts, greedy_config, seed),
+                strict=True,
+            ):
+                greedy[index] = text
+        if settings.num_samples:
+            decoded = _generate_batch(model, tokenizer, batch_texts, sample_config, seed)
+            for position, index in enumerate(batch):
+                start = position * settings.num_samples
+                samples[index] = decoded[start : start + settings.num_samples]
+    return Completions(greedy=greedy, samples=samples)
+
+
+def vllm_available() -> bool:
+    try:
+        import torch
+        import vllm  # noqa: F401
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+def generate_vllm(
+    model_dir: str | Path,
+    conversations: Sequence[Conversation],
+    settings: GenerationSettings,
+) -> Completions:
+    """The same completions with vLLM (GPU only; plain model folders, not base + shards)."""
+    from vllm import LLM, SamplingParams
+
+    from rbio.training.tiny_model import load_tokenizer
+
+    tokenizer = load_tokenizer(model_dir)
+    texts = render_prompts(tokenizer, conversations)
+    engine = LLM(model=str(model_dir), seed=settings.seed)
+    greedy: list[str | None] = [None] * len(texts)
+    samples: list[list[str]] = [[] for _ in texts]
+    if settings.greedy:
+        params = SamplingParams(temperature=0.0, max_tokens=settings.max_new_tokens)
+        for index, output in enumerate(engine.generate(texts, params)):
+            greedy[index] = output.outputs[0].text
+    if settings.num_samples:
+        params = SamplingParams(
+            n=settings.num_samples,
+            temperature=settings.temperature,
+            top_p=1.0,
+            top_k=-1,
+            max_tokens=settings.max_new_tokens,
+            seed=settings.seed,
+        )
+        for index, output in enumerate(engine.generate(texts, params)):
+            samples[index] = [choice.text for choice in output.outputs]
+    return Completions(greedy=greedy, samples=samples)
+
+
+# --------------------------------------------------------------------------------------------
+# Scoring
+# --------------------------------------------------------------------------------------------
+
+
+def default_parser() -> Parser:
+    """The answer parser the rewards use (one definition of "the model said yes")."""
+    from rbio.rewards import parse_answer
+
+    return parse_answer
+
+
+def predictions_frame(
+    rows: pd.DataFrame,
+    completions: Completions,
+    settings: GenerationSettings,
+    parse: Parser,
+) -> pd.DataFrame:
+    """One row per test question: completions, parsed answers, P(yes), the scored prediction."""
+    frame = rows[list(PREDICTION_KEY_COLUMNS)].copy().reset_index(drop=True)
+    frame["label"] = frame["label"].astype(int)
+    greedy_answers = [parse(text) if text is not None else None for text in completions.greedy]
+    sample_answers = [[parse(text) for text in texts] for texts in completions.samples]
+    p_yes, n_parsed = [], []
+    for greedy_answer, answers in zip(greedy_answers, sample_answers, strict=True):
+        parsed = [answer for answer in answers if answer is not None]
+        n_parsed.append(len(parsed))
+        if parsed:
+            p_yes.append(sum(answer == "yes" for answer in parsed) / len(parsed))
+        elif not answers and greedy_answer is not None:
+            p_yes.append(1.0 if greedy_answer == "yes" else 0.0)
+        else:
+            p_yes.append(0.5)
+    frame["greedy_completion"] = completions.greedy
+    frame["greedy_answer"] = greedy_answers
+    frame["samples"] = completions.samples
+    frame["sample_answers"] = sample_answers
+    frame["n_parsed_samples"] = n_parsed
+    frame["p_yes"] = p_yes
+    if settings.greedy:
+        hard = frame["greedy_answer"]
+    else:
+        hard = pd.Series(
+            [
+                ("yes" if p > 0.5 else "no") if k else None
+                for p, k in zip(p_yes, n_parsed, strict=True)
+            ]
+        )
+    frame["answer"] = hard
+    frame["unparseable"] = hard.isna().to_numpy()
+    answered_yes = (hard == "yes").to_numpy()
+    # Unparseable: the opposite of the truth (an error), never a free "no".
+    frame["predicted"] = np.where(frame["unparseable"], 1 - frame["label"], answered_yes).astype(
+        int
+    )
+    frame["score"] = frame["p_yes"].astype(float)
+    n_samples = max(settings.num_samples, 1)
+    frame["unparseable_samples"] = (
+        [(len(a) - k) / n_samples for a, k in zip(sample_answers, n_parsed, strict=True)]
+        if settings.num_samples
+        else frame["unparseable"].astype(float)
+    )
+    return frame
+
+
+def score_predictions(frame: pd.DataFrame, n_bootstrap: int, seed: int) -> pd.DataFrame:
+    return metrics_table(
+        frame,
+        n_bootstrap=n_bootstrap,
+        seed=seed,
+        rate_columns=("unparseable", "unparseable_samples"),
+        what="predictions",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# One evaluation (the evaluate_model rule)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EvaluationRequest:
+    """Everything one ``evaluate_model`` job needs."""
+
+    model_name: str  # variant name, "base", or "published-<variant>"
+    model_dir: str
+    test_parquet: str
+    split: str
+    prompt_style: str
+    settings: GenerationSettings
+    n_bootstrap: int
+    predictions_path: str
+    metrics_path: str
+    checkpoint_dir: str | None = None  # published shards loaded on top of model_dir
+    engine: str = "auto"  # "auto" | "hf" | "vllm"
+
+
+def load_for_evaluation(model_dir: str, checkpoint_dir: str | None):
+    """Model + tokenizer on the best device; published shards loaded on top of the base model."""
+    import torch
+
+    from rbio.training.tiny_model import load_model_and_tokenizer
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model, tokenizer = load_model_and_tokenizer(model_dir)
+    if checkpoint_dir is not None:
+        from rbio.evaluation.published import load_checkpoint_into
+
+        load_checkpoint_into(model, checkpoint_dir)
+    return model.to(device), tokenizer
+
+
+def run_evaluation(request: EvaluationRequest, parse: Parser | None = None) -> pd.DataFrame:
+    """Generate, parse and score; write predictions.parquet and metrics.parquet atomically."""
+    parse = parse or default_parser()
+    rows = read_test_rows(request.test_parquet)
+    conversations = question_messages(rows, request.prompt_style)
+    started = time.perf_counter()
+    use_vllm = request.engine == "vllm" or (
+        request.engine == "auto" and request.checkpoint_dir is None and vllm_available()
+    )
+    if use_vllm:
+        completions = generate_vllm(request.model_dir, conversations, request.settings)
+    else:
+        model, tokenizer = load_for_evaluation(request.model_dir, request.checkpoint_dir)
+        completions = generate_hf(model, tokenizer, conversations, request.settings)
+    seconds = time.perf_counter() - started
+    log.info(
+        "%s/%s/%s: %d questions in %.1f s (%s)",
+        request.model_name, request.split, request.prompt_style, len(rows), seconds,
+        "vllm" if use_vllm else "hf",
+    )  # fmt: skip
+    frame = predictions_frame(rows, completions, request.settings, parse)
+    metrics = score_predictions(frame, request.n_bootstrap, request.settings.seed)
+    write_parquet(frame, request.predictions_path)
+    write_parquet(metrics, request.metrics_path)
+    sidecar = {
+        **{key: value for key, value in asdict(request).items() if key != "settings"},
+        "settings": asdict(request.settings),
+        "questions": len(rows),
+        "generation_seconds": seconds,
+        "questions_per_second": len(rows) / seconds if seconds else math.inf,
+        "engine": "vllm" if use_vllm else "hf",
+    }
+    write_json(Path(request.metrics_path).with_name("evaluation.json"), sidecar)
+    return metrics
+
+
+def training_run_info(model_dir: str | Path) -> dict[str, Any]:
+    """The training run's record (``run.json`` beside a trained model), {} for other models."""
+    path = Path(model_dir) / "run.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
