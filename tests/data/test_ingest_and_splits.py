@@ -1,0 +1,98 @@
+import pandas as pd
+import pytest
+
+from rbio.data.ingest import TIDY_COLUMNS, ingest_perturbqa
+from rbio.data.splits import make_split, subsample_stratified
+
+LINES = ["k562", "rpe1", "hepg2", "jurkat"]
+SOURCE_ROWS = {"k562": 157_679, "rpe1": 187_089, "hepg2": 126_889, "jurkat": 142_822}
+
+
+@pytest.fixture(scope="module")
+def tidy(data_dir):
+    tables = {
+        line: (
+            data_dir / "perturbqa" / f"{line}-de.csv",
+            data_dir / "perturbqa" / f"{line}-dir.csv",
+        )
+        for line in LINES
+    }
+    return ingest_perturbqa(tables, data_dir / "hgnc_aliases" / "hgnc_alias_to_approved.tsv.gz")
+
+
+def test_ingest_keeps_every_source_row(tidy):
+    table, report = tidy
+    assert list(table.columns) == TIDY_COLUMNS
+    assert table.groupby("cell_line").size().to_dict() == SOURCE_ROWS
+    assert {line: stats["de_rows"] for line, stats in report["cell_lines"].items()} == SOURCE_ROWS
+    # every DE pair with a direction label is a positive, and only positives have one
+    assert (table["direction"].notna() == (table["label"] == 1)).all()
+
+
+def test_ingest_reports_symbol_normalisation(tidy):
+    table, report = tidy
+    symbols = report["gene_symbols"]
+    distinct = set(table["pert_original"]) | set(table["gene_original"])
+    assert symbols["distinct_symbols"] == len(distinct) == sum(symbols["status_counts"].values())
+    # PROVENANCE.md counts 10,471 approved symbols over every PerturbQA file; the four DE tables hold 10,445
+    assert symbols["status_counts"]["approved"] == 10_445
+    assert symbols["status_counts"]["remapped"] > 100
+    changed = table[table["gene"] != table["gene_original"]]
+    assert len(changed) > 0
+    assert (changed["gene"] == changed["gene_original"].map(symbols["remapped"])).all()
+
+
+@pytest.mark.parametrize("held_out", LINES)
+def test_loco_split_never_trains_on_the_held_out_line(tidy, held_out):
+    table, _ = tidy
+    train, test, report = make_split(table, f"loco_{held_out}", LINES)
+    assert held_out not in set(train["cell_line"])
+    assert set(test["cell_line"]) == {held_out}
+    assert (train["split"] == "train").all() and (test["split"] == "test").all()
+    # every test row of the held-out line is kept (no perturbation lost)
+    source_test = table[(table["cell_line"] == held_out) & (table["split"] == "test")]
+    assert len(test) == len(source_test)
+    assert set(test["pert"]) == set(source_test["pert"])
+    # the annotations are exactly what they claim
+    train_pairs = set(zip(train["pert"], train["gene"], strict=True))
+    expected_pairs = [
+        (p, g) in train_pairs for p, g in zip(test["pert"], test["gene"], strict=True)
+    ]
+    assert test["pair_seen_elsewhere"].tolist() == expected_pairs
+    assert test["pert_seen_elsewhere"].tolist() == test["pert"].isin(set(train["pert"])).tolist()
+    assert report["same_line_pert_overlap"] == 0
+    assert report["test_rows_pair_seen_elsewhere"] == sum(expected_pairs)
+
+
+def test_single_and_all_splits(tidy):
+    table, _ = tidy
+    train, test, report = make_split(table, "single_rpe1", LINES)
+    assert set(train["cell_line"]) == set(test["cell_line"]) == {"rpe1"}
+    assert not test["pert_seen_elsewhere"].any()  # PerturbQA splits each line by perturbation
+    assert report["test_rows"] == 37_942
+    train, test, _ = make_split(table, "all", LINES)
+    assert len(train) == (table["split"] == "train").sum()
+    assert len(test) == (table["split"] == "test").sum()
+
+
+def test_subsampled_test_set_keeps_class_and_line_shares():
+    frame = pd.DataFrame(
+        {
+            "cell_line": ["a"] * 800 + ["b"] * 200,
+            "label": ([1] * 100 + [0] * 700) + ([1] * 50 + [0] * 150),
+        }
+    )
+    sample = subsample_stratified(frame, ["cell_line", "label"], 100, seed=0)
+    assert len(sample) == 100
+    assert sample.groupby(["cell_line", "label"]).size().to_dict() == {
+        ("a", 0): 70,
+        ("a", 1): 10,
+        ("b", 0): 15,
+        ("b", 1): 5,
+    }
+
+
+def test_split_of_missing_line_is_an_error(tidy):
+    table, _ = tidy
+    with pytest.raises(ValueError, match="absent from the ingest table"):
+        make_split(table[table["cell_line"] != "jurkat"], "loco_jurkat", LINES)

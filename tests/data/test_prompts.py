@@ -1,0 +1,127 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from rbio.config import read_config
+from rbio.data.prompts import (
+    DE_TEMPLATES,
+    PROMPT_COLUMNS,
+    SYSTEM_PROMPTS,
+    assign_templates,
+    build_messages,
+    build_source_prompts,
+    sample_balanced,
+)
+from tests.helpers import REPO, TINY
+
+
+@pytest.fixture(scope="module")
+def config():
+    return read_config(REPO / "config.yaml", TINY)
+
+
+def training_rows(n: int = 400, positive_rate: float = 0.15, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "cell_line": rng.choice(["rpe1", "hepg2"], n),
+            "pert": [f"P{i % 37}" for i in range(n)],
+            "gene": [f"G{i}" for i in range(n)],
+            "label": (rng.random(n) < positive_rate).astype(np.int8),
+        }
+    )
+
+
+def test_messages_follow_the_paper_question():
+    messages = build_messages("AAMP", "ANKHD1", "k562")
+    assert [m["role"] for m in messages] == ["system", "user"]
+    assert messages[1]["content"] == (
+        "Is a knockdown of AAMP in K562 cells likely to result in differential expression of "
+        "ANKHD1? The answer is either yes or no."
+    )
+    assert "<think>" in messages[0]["content"] and "<answer>" in messages[0]["content"]
+    assert build_messages("A", "B", "k562", "cot")[0]["content"].startswith(SYSTEM_PROMPTS["nocot"])
+    with pytest.raises(ValueError, match="valid"):
+        build_messages("A", "B", "k562", "shouty")
+
+
+def test_balanced_sampling_is_fifty_fifty_and_seeded():
+    rows = training_rows()
+    sample = sample_balanced(rows, "label", limit=None, balanced=True, seed=1)
+    assert sample["label"].mean() == 0.5
+    assert len(sample) == 2 * rows["label"].sum()
+    assert sample.equals(sample_balanced(rows, "label", limit=None, balanced=True, seed=1))
+    capped = sample_balanced(rows, "label", limit=20, balanced=True, seed=1)
+    assert len(capped) == 20 and capped["label"].sum() == 10
+    assert len(sample_balanced(rows, "label", limit=50, balanced=False, seed=1)) == 50
+
+
+def test_negated_templates_flip_labels_and_confidences(config):
+    rows = training_rows()
+    frame = build_source_prompts("exp", config, rows)
+    assert list(frame.columns) == list(PROMPT_COLUMNS)
+    source = rows.set_index(["pert", "gene"])["label"]
+    de_labels = source.loc[list(zip(frame["pert"], frame["gene"], strict=True))].to_numpy()
+    assert frame["negated"].any() and (~frame["negated"]).any()
+    expected = np.where(frame["negated"], 1 - de_labels, de_labels)
+    assert (frame["label"].to_numpy() == expected).all()
+    # EXP confidences are one-hot on the expected answer: "p_no|p_yes"
+    p_yes = frame["class_confidences"].str.split("|").str[1].astype(float)
+    assert (p_yes == frame["label"]).all()
+    for template_id, negated in zip(frame["template_id"], frame["negated"], strict=True):
+        assert DE_TEMPLATES[template_id].negated == negated
+    assert frame["keywords"].map(len).eq(2).all()
+
+
+def test_base_templates_never_negate():
+    ids = assign_templates(100, "base", negated_fraction=0.9, seed=0)
+    assert (ids == 0).all()
+    ids = assign_templates(4000, "paraphrases", negated_fraction=0.25, seed=0)
+    share = np.mean([DE_TEMPLATES[i].negated for i in ids])
+    assert 0.22 < share < 0.28
+
+
+def test_mlp_source_uses_verifier_scores(config):
+    rows = training_rows(n=200)
+    scores = rows[["cell_line", "pert", "gene"]].assign(score=np.linspace(0.0, 1.0, len(rows)))
+    frame = build_source_prompts("mlp", config, rows, mlp_scores=scores)
+    p_yes = frame["class_confidences"].str.split("|").str[1].astype(float)
+    # the expected answer agrees with the verifier's confidence of "yes"
+    assert ((p_yes >= 0.5) == (frame["label"] == 1)).all()
+    with pytest.raises(ValueError, match="MLP scores miss 1 training pair"):
+        build_source_prompts("mlp", config, rows, mlp_scores=scores.iloc[1:])
+
+
+def test_go_source_carries_terms_and_no_answer_verifier(config):
+    rows = training_rows(n=100)
+    index = pd.DataFrame(
+        {
+            "gene": ["P1", "P1", "G5"],
+            "aspect": ["C", "F", "C"],
+            "go_id": ["GO:1", "GO:2", "GO:3"],
+            "go_name": ["nucleus", "ATP binding", "cytosol"],
+        }
+    )
+    frame = build_source_prompts("go_c", config, rows, go_index=index)
+    assert len(frame) > 0
+    assert (frame["class_confidences"] == "").all()
+    assert frame["prompt"].map(lambda m: "<gene_info>" in m[0]["content"]).all()
+    terms = dict(zip(frame["pert"], frame["pert_go_terms"], strict=False))
+    if "P1" in terms:
+        assert list(terms["P1"]) == ["nucleus"]  # go_c keeps the cellular component only
+
+
+def test_tf_source_asks_the_coexpression_question(config):
+    questions = pd.DataFrame(
+        {
+            "gene_a": ["A", "B", "C", "D"],
+            "gene_b": ["E", "F", "G", "H"],
+            "pmi": [3.0, 2.5, 0.0, -1.0],
+            "label": [1, 1, 0, 0],
+            "confidence": [0.9, 0.8, 0.2, 0.1],
+        }
+    )
+    frame = build_source_prompts("tf", config, pd.DataFrame(), tf_questions=questions)
+    assert len(frame) == 4 and frame["label"].sum() == 2
+    assert frame["prompt"].map(lambda m: "co-expressed" in m[1]["content"]).all()
+    assert (frame["cell_line"] == "").all()

@@ -1,0 +1,118 @@
+import copy
+
+import pytest
+import yaml
+
+from rbio.config import ConfigError, load_config, read_config
+from tests.helpers import REPO, TINY
+
+PAPER_VARIANTS = [
+    "EXP",
+    "MLP",
+    "TF",
+    "GO",
+    "GO-C",
+    "GO-F",
+    "GO+EXP",
+    "TF+EXP",
+    "TF+GO+EXP",
+    "TF+GO+MLP",
+    "TF+GO+MLP+EXP",
+]
+
+
+@pytest.fixture(scope="module")
+def paper_raw():
+    return yaml.safe_load((REPO / "config.yaml").read_text())
+
+
+def test_paper_config_declares_the_released_variants():
+    config = read_config(REPO / "config.yaml")
+    assert list(config.variants) == PAPER_VARIANTS
+    assert config.model_base == "Qwen/Qwen2.5-3B-Instruct"
+    grpo = config.grpo
+    assert (
+        grpo.num_generations,
+        grpo.per_device_train_batch_size,
+        grpo.learning_rate,
+        grpo.max_steps,
+        grpo.save_steps,
+    ) == (4, 4, 5e-6, 100_000, 10_000)
+    assert config.split_names == [f"loco_{x}" for x in ("k562", "rpe1", "hepg2", "jurkat")] + [
+        f"single_{x}" for x in ("k562", "rpe1", "hepg2", "jurkat")
+    ] + ["all"]
+    assert len(config.variant_splits()) == 11 * 4
+    assert config.variants["TF+GO+MLP"].sources == {"tf": 1.0, "go": 1.0, "mlp": 1.0}
+    assert config.variants["EXP"].rewards == {"format": 1.0, "mention": 1.0, "answer": 2.0}
+
+
+def test_tiny_preset_overlays_the_paper_config():
+    config = read_config(REPO / "config.yaml", TINY)
+    assert config.model_base == "tiny"
+    assert list(config.variants) == PAPER_VARIANTS
+    assert config.split_names == ["loco_k562", "single_rpe1"]
+    assert config.hash() != read_config(REPO / "config.yaml").hash()
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (
+            lambda c: c["data"].update(cell_lines=["k562", "hela"]),
+            "config key 'data.cell_lines': unknown value(s) ['hela']; valid values: ['hepg2', 'jurkat', 'k562', 'rpe1']",
+        ),
+        (
+            lambda c: c["splits"].update(loco=["rpe2"]),
+            "config key 'splits.loco': unknown value(s) ['rpe2']",
+        ),
+        (
+            lambda c: c.update(variant_splits=["loco_k562", "loco_hela"]),
+            "config key 'variant_splits': unknown value(s) ['loco_hela']",
+        ),
+        (
+            lambda c: c["variants"]["EXP"].update(sources={"exp": 1.0, "gear": 1.0}),
+            "config key 'variants.EXP.sources': unknown value(s) ['gear']; valid values: ['exp', 'go', 'go_c', 'go_f', 'go_p', 'mlp', 'tf']",
+        ),
+        (
+            lambda c: c["variants"]["EXP"].update(rewards={"answr": 1.0}),
+            "config key 'variants.EXP.rewards': unknown value(s) ['answr']",
+        ),
+        (
+            lambda c: c["variants"]["EXP"].update(splits=["loco_all"]),
+            "config key 'variants.EXP.splits': unknown value(s) ['loco_all']",
+        ),
+        (
+            lambda c: c["grpo"].update(per_device_train_batch_size=6),
+            "not divisible by grpo.num_generations=4",
+        ),
+    ],
+)
+def test_unknown_names_fail_with_key_and_valid_values(paper_raw, mutate, message):
+    raw = copy.deepcopy(paper_raw)
+    mutate(raw)
+    with pytest.raises(ConfigError) as error:
+        load_config(raw)
+    assert message in str(error.value)
+
+
+def test_schema_errors_name_the_key(tmp_path, paper_raw):
+    raw = copy.deepcopy(paper_raw)
+    raw["grpo"]["learning_rate"] = "fast"
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match="config key 'grpo.learning_rate'"):
+        read_config(path, schema=REPO / "workflow/schemas/config.schema.yaml")
+
+
+def test_every_schema_key_has_a_description():
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+
+    def walk(node, path):
+        for key, sub in node.get("properties", {}).items():
+            assert "description" in sub, f"schema key {path + key} has no description"
+            walk(sub, f"{path}{key}.")
+        extra = node.get("additionalProperties")
+        if isinstance(extra, dict):
+            walk(extra, f"{path}*.")
+
+    walk(schema, "")
