@@ -58,5 +58,7 @@ def run_workflow(
     ]  # fmt: skip
     result = subprocess.run(command, env=run_env, capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(targets)} failed:\n{result.stdout[-5000:]}\n{result.stderr[-8000:]}")
+        raise AssertionError(
+            f"snakemake {' '.join(targets)} failed:\n{result.stdout[-5000:]}\n{result.stderr[-8000:]}"
+        )
     return result
