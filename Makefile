@@ -1,0 +1,38 @@
+# Two commands a newcomer needs:  `make run` (tiny preset, offline) and `make test`.
+# Every install step uses constraints.txt, which pins torch (CPU wheel here, CUDA on a cluster).
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export OMP_NUM_THREADS ?= 1
+
+.PHONY: setup run paper test test-slow lint clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
+	$(BIN)/pip check
+	touch $@
+
+# The whole DAG on the embedded default: tiny model, local executor, sqlite MLflow under results/.
+run: setup
+	$(BIN)/snakemake --profile profiles/laptop --configfile config/tiny.yaml all
+
+# Fast unit tests plus the workflow integration tests on the tiny preset (CPU).
+test: setup
+	$(BIN)/pytest
+
+# Everything but SLURM: adds the slow tests (learning curve, whole paper target).
+test-slow: setup
+	$(BIN)/pytest -m "not slurm and not gpu"
+
+lint: setup
+	$(BIN)/ruff check src tests workflow benchmarks
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/snakemake --lint -n
+
+clean:
+	rm -rf results/* logs .snakemake
