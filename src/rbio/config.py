@@ -139,6 +139,8 @@ class EvaluationConfig:
     batch_size: int
     bootstrap: int
     base_model: bool
+    # Released rbio1 checkpoints to download and evaluate (names without the "rbio1-" prefix).
+    published: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -246,7 +248,11 @@ def load_config(raw: Mapping[str, Any]) -> Config:
         grpo=grpo,
         variants={},
         evaluation=EvaluationConfig(
-            **{**raw["evaluation"], "prompt_styles": tuple(raw["evaluation"]["prompt_styles"])}
+            **{
+                **raw["evaluation"],
+                "prompt_styles": tuple(raw["evaluation"]["prompt_styles"]),
+                "published": tuple(raw["evaluation"].get("published") or ()),
+            }
         ),
         mlflow=MlflowConfig(**raw["mlflow"]),
         raw=json.loads(json.dumps(raw, default=str)),
