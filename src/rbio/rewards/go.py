@@ -243,13 +243,18 @@ class GoLikelihoodReward(GoReward):
             target = self._encode(self.sentence(job.symbol, job.terms))[: self.max_target_tokens]
             pairs.append((context, target))
 
+        # Batches of similar lengths waste little on padding; scores go back in job order.
+        order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
+        scores: list[float | None] = [None] * len(pairs)
         was_training = self.model.training
         self.model.eval()
         try:
             with torch.no_grad():
-                scores: list[float | None] = []
-                for start in range(0, len(pairs), self.batch_size):
-                    scores.extend(self._score_batch(pairs[start : start + self.batch_size]))
+                for start in range(0, len(order), self.batch_size):
+                    chunk = order[start : start + self.batch_size]
+                    batch_scores = self._score_batch([pairs[i] for i in chunk])
+                    for index, score in zip(chunk, batch_scores, strict=True):
+                        scores[index] = score
         finally:
             self.model.train(was_training)
         return scores

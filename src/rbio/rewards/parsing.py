@@ -21,7 +21,7 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any, Literal
 
 TAG_KINDS: tuple[str, ...] = ("think", "answer", "gene_info")
@@ -59,13 +59,24 @@ class Block:
         return self.close_index - self.open_index > 1
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ParsedCompletion:
     text: str
     tags: tuple[Tag, ...]
     blocks: tuple[Block, ...]  # ordered by position of the opening tag
-    word_count: int  # words (``\\w+``) outside tag markers
-    tagged_word_count: int  # of those, words inside at least one block
+
+    @cached_property
+    def word_count(self) -> int:
+        """Words (``\\w+``) outside tag markers (computed on first use: only format needs it)."""
+        return len(WORD_RE.findall(TAG_RE.sub(" ", self.text) if self.tags else self.text))
+
+    @cached_property
+    def tagged_word_count(self) -> int:
+        """Of :attr:`word_count`, the words inside at least one block (nested blocks once)."""
+        return sum(
+            len(WORD_RE.findall(TAG_RE.sub(" ", self.text[start:end])))
+            for start, end in _merged_spans(self.blocks)
+        )
 
     def blocks_of(self, kind: str) -> list[Block]:
         return [block for block in self.blocks if block.kind == kind]
@@ -133,14 +144,7 @@ def parse_completion(text: str) -> ParsedCompletion:
         Tag(kind=m.group(2).lower(), closing=bool(m.group(1)), start=m.start(), end=m.end())
         for m in TAG_RE.finditer(text)
     )
-    blocks = _find_blocks(tags)
-    word_count = len(WORD_RE.findall(TAG_RE.sub(" ", text))) if tags else len(WORD_RE.findall(text))
-    tagged = 0
-    for start, end in _merged_spans(blocks):
-        tagged += len(WORD_RE.findall(TAG_RE.sub(" ", text[start:end])))
-    return ParsedCompletion(
-        text=text, tags=tags, blocks=blocks, word_count=word_count, tagged_word_count=tagged
-    )
+    return ParsedCompletion(text=text, tags=tags, blocks=_find_blocks(tags))
 
 
 def _find_blocks(tags: tuple[Tag, ...]) -> tuple[Block, ...]:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
 from functools import lru_cache
 
 _TOKEN_RE = re.compile(r"[a-z0-9]+")
@@ -51,34 +50,46 @@ def _fmeasure(precision: float, recall: float) -> float:
     return 0.0
 
 
-def _ngram_fmeasure(target: Counter, prediction: Counter) -> float:
+def _ngram_fmeasure(
+    target: Counter, target_total: int, prediction: Counter, prediction_total: int
+) -> float:
+    # Integer overlap, so iterating over the smaller table gives rouge-score's exact count.
+    small, large = (target, prediction) if len(target) <= len(prediction) else (prediction, target)
     overlap = 0
-    for gram, count in target.items():
-        other = prediction.get(gram)
+    for gram, count in small.items():
+        other = large.get(gram)
         if other:
             overlap += count if count < other else other
-    precision = overlap / max(sum(prediction.values()), 1)
-    recall = overlap / max(sum(target.values()), 1)
+    precision = overlap / max(prediction_total, 1)
+    recall = overlap / max(target_total, 1)
     return _fmeasure(precision, recall)
 
 
-@dataclass(frozen=True)
 class RougeText:
-    """A text tokenised and indexed for ROUGE: unigram and bigram counts, and for each token the
-    bit mask of its positions (the alphabet table of the bit-parallel LCS)."""
+    """A text tokenised and indexed for ROUGE: unigram and bigram counts and, built on first use
+    (only the target side needs it), each token's bit mask of positions for the bit-parallel LCS.
+    """
 
-    tokens: tuple[str, ...]
-    unigrams: Counter[str]
-    bigrams: Counter[tuple[str, str]]
-    position_masks: dict[str, int]
+    __slots__ = ("tokens", "unigrams", "bigrams", "_position_masks")
+
+    def __init__(self, tokens: list[str]) -> None:
+        self.tokens = tokens
+        self.unigrams: Counter[str] = Counter(tokens)
+        self.bigrams: Counter[tuple[str, str]] = _bigrams(tokens)
+        self._position_masks: dict[str, int] | None = None
 
     @classmethod
     def from_text(cls, text: str) -> RougeText:
-        tokens = rouge_tokenize(text)
-        masks: dict[str, int] = {}
-        for position, token in enumerate(tokens):
-            masks[token] = masks.get(token, 0) | (1 << position)
-        return cls(tuple(tokens), Counter(tokens), _bigrams(tokens), masks)
+        return cls(rouge_tokenize(text))
+
+    @property
+    def position_masks(self) -> dict[str, int]:
+        if self._position_masks is None:
+            masks: dict[str, int] = {}
+            for position, token in enumerate(self.tokens):
+                masks[token] = masks.get(token, 0) | (1 << position)
+            self._position_masks = masks
+        return self._position_masks
 
 
 @lru_cache(maxsize=16384)
@@ -87,7 +98,7 @@ def cached_rouge_text(text: str) -> RougeText:
     return RougeText.from_text(text)
 
 
-def lcs_length(target: RougeText, prediction_tokens: tuple[str, ...] | list[str]) -> int:
+def lcs_length(target: RougeText, prediction_tokens: list[str]) -> int:
     """Length of the longest common subsequence of ``target.tokens`` and the prediction.
 
     Bit-vector algorithm (Allison & Dix 1986; Hyyrö 2004): bit i of ``v`` is 0 where the LCS
@@ -103,8 +114,9 @@ def lcs_length(target: RougeText, prediction_tokens: tuple[str, ...] | list[str]
     full = (1 << m) - 1
     v = full
     masks = target.position_masks
-    for token in prediction_tokens:
-        u = v & masks.get(token, 0)
+    # A token absent from the target leaves v unchanged: only look at the ones present.
+    for mask in [masks[token] for token in prediction_tokens if token in masks]:
+        u = v & mask
         if u:
             v = ((v + u) | (v - u)) & full
     return m - v.bit_count()
@@ -112,8 +124,11 @@ def lcs_length(target: RougeText, prediction_tokens: tuple[str, ...] | list[str]
 
 def rouge_scores(target: RougeText, prediction: RougeText) -> tuple[float, float, float]:
     """(ROUGE-1, ROUGE-2, ROUGE-L) F-measures of indexed texts; see :func:`rouge_f_measures`."""
-    rouge1 = _ngram_fmeasure(target.unigrams, prediction.unigrams)
-    rouge2 = _ngram_fmeasure(target.bigrams, prediction.bigrams)
+    n_target, n_prediction = len(target.tokens), len(prediction.tokens)
+    rouge1 = _ngram_fmeasure(target.unigrams, n_target, prediction.unigrams, n_prediction)
+    rouge2 = _ngram_fmeasure(
+        target.bigrams, max(n_target - 1, 0), prediction.bigrams, max(n_prediction - 1, 0)
+    )
     if not target.tokens or not prediction.tokens:
         rouge_l = 0.0
     else:
