@@ -119,3 +119,22 @@ def test_huge_completions_are_handled_quickly() -> None:
     for source in ("go", "exp"):
         _check_all(completions, source)
     assert time.perf_counter() - start < 10.0
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(COMPLETIONS, min_size=1, max_size=3), SOURCES)
+def test_go_likelihood_is_none_or_finite_non_positive(
+    tiny_model: Any, tiny_tokenizer: Any, texts: list[str], source: str | None
+) -> None:
+    import math
+
+    from rbio.rewards.go import GoLikelihoodReward
+
+    reward = GoLikelihoodReward(tiny_model, tiny_tokenizer, max_context_tokens=64)
+    for value in reward(texts, **_columns(len(texts), source)):
+        if value is None:
+            assert source not in (None, "go", "go_c", "go_f", "go_p")
+        else:
+            assert math.isfinite(value) and value <= 0.0

@@ -189,6 +189,9 @@ class GoLikelihoodReward(GoReward):
     what the policy already knows, the same for all completions of a prompt. Values are <= 0.
     Runs under ``torch.no_grad`` in eval mode and restores the model's mode afterwards.
 
+    Under DeepSpeed ZeRO-3 every rank must run the same forward passes; ranks whose batches hold
+    different numbers of GO jobs would wait on each other, so use it with ZeRO-2 or one process.
+
     Example (any causal LM and its tokenizer)::
 
         reward = GoLikelihoodReward(model, tokenizer)

@@ -137,7 +137,9 @@ def _message_content(message: Mapping[str, Any]) -> str:
     return str(content)
 
 
-@lru_cache(maxsize=2048)
+# Big enough for one GRPO batch of completions seen by every reward; small enough that a batch
+# of 100k-character completions does not pin much memory.
+@lru_cache(maxsize=512)
 def parse_completion(text: str) -> ParsedCompletion:
     """Tags, blocks and word counts of one completion text (cached: rewards share the parse)."""
     tags = tuple(
