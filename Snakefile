@@ -9,12 +9,14 @@ configfile: "config.yaml"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/prompts.smk"
+include: "workflow/rules/grpo.smk"
 
 
 rule all:
     input:
         data_targets(),
         prompt_targets(),
+        grpo_targets(),
 
 
 rule data:
@@ -25,3 +27,8 @@ rule data:
 rule prompts:
     input:
         prompt_targets(),
+
+
+rule all_variants:
+    input:
+        grpo_targets(),

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from rbio.training.tiny_model import (
+    FORMAT_TAGS,
     IM_END,
     IM_START,
     PAD_TOKEN,
@@ -27,6 +28,7 @@ PROBES = [
     "line one\r\nline two\n\n   indented\t tab 12345 don't",
     f"{IM_START}user\nhi{IM_END}{PAD_TOKEN}",
     "<answer>yes</answer>",
+    "<gene_info>TP53: nucleus</gene_info><think>a<b </think >x</think>",
 ]
 
 
@@ -61,8 +63,9 @@ def test_special_tokens_chat_template_and_left_padding(tiny_dir: Path):
     model, tokenizer = load_model_and_tokenizer(tiny_dir)
     assert tokenizer.padding_side == "left"
     assert tokenizer.eos_token == IM_END and tokenizer.pad_token == PAD_TOKEN
-    for token in (IM_START, IM_END, PAD_TOKEN):
+    for token in (IM_START, IM_END, PAD_TOKEN, *FORMAT_TAGS):
         assert len(tokenizer(token)["input_ids"]) == 1
+    assert tokenizer.decode(tokenizer("<think>x</think>")["input_ids"]) == "<think>x</think>"
     messages = [{"role": "system", "content": "S"}, {"role": "user", "content": "Q"}]
     text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     assert text == f"{IM_START}system\nS{IM_END}\n{IM_START}user\nQ{IM_END}\n{IM_START}assistant\n"

@@ -39,6 +39,12 @@ PAD_TOKEN = "<|endoftext|>"
 IM_START = "<|im_start|>"
 IM_END = "<|im_end|>"
 SPECIAL_TOKENS: tuple[str, ...] = (PAD_TOKEN, IM_START, IM_END)
+# The rbio answer-format tags, one token each in the tiny vocabulary (ordinary, not special: they
+# are decoded like text). A random tiny model then emits tags often enough for the format reward
+# to vary within a group, which is what gives GRPO a gradient in CPU smoke runs.
+FORMAT_TAGS: tuple[str, ...] = (
+    "<think>", "</think>", "<answer>", "</answer>", "<gene_info>", "</gene_info>",
+)  # fmt: skip
 
 # Qwen-style chat template (ChatML). The system prompt is used as given; without one there is none
 # (the rbio prompts always carry their own system prompt).
@@ -95,6 +101,7 @@ def train_tokenizer(corpus_texts: Iterable[str], vocab_size: int = 2048):
 
 
 def _wrap_tokenizer(tokenizer_object) -> PreTrainedTokenizerBase:
+    from tokenizers import AddedToken
     from transformers import PreTrainedTokenizerFast
 
     wrapped = PreTrainedTokenizerFast(
@@ -107,6 +114,7 @@ def _wrap_tokenizer(tokenizer_object) -> PreTrainedTokenizerBase:
         model_max_length=4096,
         padding_side="left",
     )
+    wrapped.add_tokens([AddedToken(tag, special=False, normalized=False) for tag in FORMAT_TAGS])
     wrapped.chat_template = CHAT_TEMPLATE
     return wrapped
 

@@ -1,0 +1,566 @@
+"""GRPO training of one model variant on one split (TRL ``GRPOTrainer``), tracked in MLflow.
+
+One job = one (variant, split, seed). It
+
+1. checks the machine (bf16 / vLLM need CUDA) and its inputs (model folder, prompt datasets,
+   rewards), failing with a message that names what is wrong;
+2. builds the variant's training set, the weighted mixture of its sources' prompts
+   (``rbio.training.mixture``), and drops prompts longer than ``grpo.max_prompt_length`` tokens
+   (TRL 1.x no longer truncates prompts; the number dropped is in the summary);
+3. takes the variant's reward functions and weights from ``rbio.rewards.registry`` and wraps each
+   so that an exception on one completion cannot kill the run (``rbio.training.safe_rewards``);
+4. trains with checkpoints in ``checkpoint_dir`` (outside the rule's outputs) and resumes from the
+   newest complete one when rerun (``rbio.training.checkpoints``);
+5. logs to one MLflow run per (variant, split, seed) -- tags variant, split, seed, stage=train,
+   config_hash; TRL's per-step metrics (``rewards/<name>/mean|std``, ``frac_reward_zero_std``,
+   ``completions/mean_length``, loss, grad_norm) and ``reward_failures/<name>``. A resumed job
+   continues the same MLflow run (its id is kept beside the checkpoints);
+6. writes the model folder atomically: weights (safetensors; LoRA adapters merged), tokenizer,
+   generation config, ``trainer_state.json``, ``training_summary.json`` and ``run.json`` (the
+   MLflow run id) -- ``config.json`` last-in-place via one rename, so a half-written model never
+   looks finished.
+
+Multi-GPU runs are the same function started by ``accelerate launch`` (DeepSpeed ZeRO-3 config in
+``workflow/accelerate/``): ``launch`` writes the job as JSON and starts ``python -m
+rbio.training.grpo <job.json>`` once per GPU.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rbio.config import Config, Variant, load_config
+from rbio.io import write_json
+from rbio.training.checkpoints import latest_checkpoint
+from rbio.training.checks import check_machine
+from rbio.training.mixture import build_training_set
+from rbio.training.safe_rewards import RewardFailureMonitor, reward_name, wrap_rewards
+from rbio.training.tiny_model import ModelPathError, load_model_and_tokenizer
+
+log = logging.getLogger(__name__)
+
+# (funcs, weights) for a variant; the registry's build_reward_functions by default.
+RewardFactory = Callable[..., tuple[Sequence[Callable], Any]]
+
+MLFLOW_RUN_FILE = "mlflow_run.json"  # beside the checkpoints: a resumed job reuses the run
+FINGERPRINT_FILE = "fingerprint.json"  # training settings the checkpoints were written with
+
+
+class RewardConfigError(ValueError):
+    """A variant's rewards do not match what the reward registry provides."""
+
+
+@dataclass(frozen=True)
+class GrpoJob:
+    """Everything one training job needs besides the config (JSON-serialisable for relaunch)."""
+
+    variant: str
+    split: str
+    base_model: str
+    prompt_dirs: dict[str, str]
+    out_dir: str
+    checkpoint_dir: str
+    processes: int = 1
+    config: dict[str, Any] = field(default_factory=dict)  # the raw validated config
+
+    def to_json(self, path: str | Path) -> None:
+        write_json(path, asdict(self))
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> GrpoJob:
+        return cls(**json.loads(Path(path).read_text()))
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs
+
+
+def check_inputs(job: GrpoJob, cfg: Config) -> Variant:
+    """The variant exists, every source has a prompt dataset, the model folder is a model."""
+    if job.variant not in cfg.variants:
+        raise KeyError(f"unknown variant '{job.variant}'; config variants: {sorted(cfg.variants)}")
+    variant = cfg.variants[job.variant]
+    missing = sorted(set(variant.sources) - set(job.prompt_dirs))
+    if missing:
+        raise FileNotFoundError(
+            f"variant '{job.variant}' trains on source(s) {missing} but no prompt dataset was "
+            f"given for them (expected results/prompts/<source>/{job.split}/)"
+        )
+    base = Path(job.base_model)
+    if not (base / "config.json").is_file():
+        raise ModelPathError(
+            f"base model folder {base} does not exist or has no config.json "
+            "(built by the build_tiny_model rule)"
+        )
+    return variant
+
+
+def registry_rewards(
+    variant: Variant, model=None, tokenizer=None
+) -> tuple[Sequence[Callable], Any]:
+    """The variant's reward functions and weights from ``rbio.rewards.registry``."""
+    from rbio.rewards import registry
+
+    build = getattr(registry, "build_reward_functions", None)
+    if build is None:
+        raise RewardConfigError("rbio.rewards.registry has no build_reward_functions()")
+    return build(variant, model=model, tokenizer=tokenizer)
+
+
+def resolve_rewards(
+    variant: Variant, funcs: Sequence[Callable], weights: Any
+) -> tuple[list[Callable], list[float]]:
+    """Align (funcs, weights) and check them against the variant's configured rewards."""
+    funcs = list(funcs)
+    names = [reward_name(func) for func in funcs]
+    if isinstance(weights, Mapping):
+        unknown = sorted(set(weights) - set(names))
+        if unknown:
+            raise RewardConfigError(
+                f"variant '{variant.name}': weights for unknown reward(s) {unknown}"
+            )
+        weights = [float(weights.get(name, 1.0)) for name in names]
+    weights = [float(w) for w in weights]
+    if len(weights) != len(funcs):
+        raise RewardConfigError(
+            f"variant '{variant.name}': {len(funcs)} reward functions but {len(weights)} weights"
+        )
+    missing = sorted(set(variant.rewards) - set(names))
+    if missing:
+        raise RewardConfigError(
+            f"variant '{variant.name}' names reward(s) {missing} that the reward registry did not "
+            f"build; it built {names}"
+        )
+    if not funcs:
+        raise RewardConfigError(f"variant '{variant.name}' has no reward functions")
+    return funcs, weights
+
+
+def drop_long_prompts(dataset, tokenizer, max_tokens: int):
+    """Remove prompts longer than ``max_tokens`` after the chat template; returns (dataset, dropped)."""
+    lengths = [
+        len(tokenizer.apply_chat_template(prompt, tokenize=True, add_generation_prompt=True))
+        for prompt in dataset["prompt"]
+    ]
+    keep = [i for i, n in enumerate(lengths) if n <= max_tokens]
+    if not keep:
+        raise ValueError(
+            f"every training prompt is longer than grpo.max_prompt_length={max_tokens} tokens "
+            f"(shortest: {min(lengths)})"
+        )
+    dropped = len(lengths) - len(keep)
+    if dropped:
+        log.warning(
+            "dropped %d of %d prompts longer than %d tokens", dropped, len(lengths), max_tokens
+        )
+    return (dataset.select(keep) if dropped else dataset), dropped
+
+
+# ---------------------------------------------------------------------------------------------
+# MLflow
+
+
+def mlflow_tags(cfg: Config, job: GrpoJob) -> dict[str, str]:
+    return {
+        "variant": job.variant,
+        "split": job.split,
+        "seed": str(cfg.seed),
+        "stage": "train",
+        "config_hash": cfg.hash(),
+    }
+
+
+def training_fingerprint(cfg: Config, job: GrpoJob) -> str:
+    """Hash of what determines the training trajectory (not evaluation or reporting settings)."""
+    import hashlib
+
+    variant = cfg.variants[job.variant]
+    # Checkpoint cadence and logging do not change the trajectory: they may change on resume.
+    cadence = ("save_steps", "save_total_limit", "logging_steps")
+    grpo = {k: v for k, v in asdict(cfg.grpo).items() if k not in cadence}
+    blob = json.dumps(
+        {
+            "grpo": grpo,
+            "seed": cfg.seed,
+            "model_base": cfg.model_base,
+            "split": job.split,
+            "sources": variant.sources,
+            "rewards": variant.rewards,
+        },
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def check_checkpoint_fingerprint(cfg: Config, job: GrpoJob) -> None:
+    """Refuse to resume checkpoints written under different training settings."""
+    path = Path(job.checkpoint_dir) / FINGERPRINT_FILE
+    current = training_fingerprint(cfg, job)
+    if path.is_file():
+        stored = json.loads(path.read_text()).get("fingerprint")
+        if stored != current and latest_checkpoint(job.checkpoint_dir) is not None:
+            raise RuntimeError(
+                f"checkpoints in {job.checkpoint_dir} were written with other training settings "
+                f"(fingerprint {stored}, now {current}: grpo, seed, model, sources or rewards "
+                "changed); delete that folder to train from scratch"
+            )
+    write_json(path, {"fingerprint": current})
+
+
+def open_mlflow_run(cfg: Config, job: GrpoJob) -> str:
+    """Create (or, after a kill, reuse) the job's MLflow run; point the Trainer's callback at it."""
+    import mlflow
+
+    uri = cfg.mlflow.resolved_uri()
+    _ensure_sqlite_folder(uri)
+    mlflow.set_tracking_uri(uri)
+    experiment = mlflow.set_experiment(cfg.mlflow.experiment)
+    run_file = Path(job.checkpoint_dir) / MLFLOW_RUN_FILE
+    run_id = None
+    if run_file.is_file():
+        stored = json.loads(run_file.read_text())
+        if stored.get("tracking_uri") == uri and stored.get("fingerprint") == training_fingerprint(
+            cfg, job
+        ):
+            run_id = stored["run_id"]
+    if run_id is None:
+        client = mlflow.MlflowClient()
+        run = client.create_run(
+            experiment.experiment_id,
+            run_name=f"train {job.variant} {job.split} seed{cfg.seed}",
+            tags=mlflow_tags(cfg, job),
+        )
+        run_id = run.info.run_id
+        write_json(
+            run_file,
+            {"run_id": run_id, "tracking_uri": uri, "fingerprint": training_fingerprint(cfg, job)},
+        )
+    # transformers' MLflowCallback resumes the run named by MLFLOW_RUN_ID.
+    os.environ["MLFLOW_RUN_ID"] = run_id
+    os.environ["MLFLOW_EXPERIMENT_NAME"] = cfg.mlflow.experiment
+    os.environ.setdefault("HF_MLFLOW_LOG_ARTIFACTS", "false")
+    return run_id
+
+
+def _ensure_sqlite_folder(uri: str) -> None:
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+
+
+def grpo_arguments(cfg: Config, job: GrpoJob, reward_weights: list[float], cuda: bool):
+    """TRL ``GRPOConfig`` from ``CFG.grpo``; defaults we rely on are spelled out."""
+    from trl import GRPOConfig
+
+    g = cfg.grpo
+    return GRPOConfig(
+        output_dir=job.checkpoint_dir,
+        run_name=f"train {job.variant} {job.split} seed{cfg.seed}",
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        max_steps=g.max_steps,
+        learning_rate=g.learning_rate,
+        warmup_steps=g.warmup_steps,
+        per_device_train_batch_size=g.per_device_train_batch_size,
+        num_generations=g.num_generations,
+        max_completion_length=g.max_completion_length,
+        temperature=g.temperature,
+        beta=g.beta,
+        reward_weights=reward_weights,
+        logging_steps=g.logging_steps,
+        save_strategy="steps",
+        save_steps=g.save_steps,
+        save_total_limit=g.save_total_limit,
+        save_only_model=False,  # optimizer + scheduler + RNG: resuming continues the same run
+        bf16=g.bf16,
+        use_cpu=not cuda,
+        # Saves memory on a 3B model; on CPU the tiny model does not need it.
+        activation_checkpointing=cuda,
+        use_vllm=g.use_vllm,
+        vllm_mode="colocate",
+        report_to=["mlflow"],
+        disable_tqdm=True,
+        log_completions=False,
+        dataloader_num_workers=0,
+    )
+
+
+def lora_config(settings: Mapping[str, Any] | None):
+    if not settings:
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=int(settings["r"]),
+        lora_alpha=int(settings["alpha"]),
+        lora_dropout=float(settings.get("dropout", 0.0)),
+        target_modules="all-linear",
+        task_type="CAUSAL_LM",
+    )
+
+
+class StepTimer:
+    """TrainerCallback measuring wall time per optimiser step (for the summary and benchmark)."""
+
+    def __init__(self) -> None:
+        from transformers import TrainerCallback
+
+        timer = self
+
+        class _Callback(TrainerCallback):
+            def on_step_begin(self, args, state, control, **kwargs):
+                timer._started = time.perf_counter()
+
+            def on_step_end(self, args, state, control, **kwargs):
+                timer.seconds.append(time.perf_counter() - timer._started)
+
+        self.callback = _Callback()
+        self.seconds: list[float] = []
+        self._started = 0.0
+
+
+def train_grpo(
+    job: GrpoJob,
+    cfg: Config | None = None,
+    *,
+    reward_factory: RewardFactory | None = None,
+    callbacks: Sequence[Any] = (),
+) -> dict[str, Any]:
+    """Run (or resume) one GRPO job; returns the training summary."""
+    import torch
+    from trl import GRPOTrainer
+
+    cfg = cfg or load_config(job.config)
+    check_machine(cfg.grpo, processes=job.processes)
+    variant = check_inputs(job, cfg)
+    cuda = torch.cuda.is_available()
+
+    model, tokenizer = load_model_and_tokenizer(
+        job.base_model, dtype=torch.bfloat16 if cfg.grpo.bf16 else torch.float32
+    )
+    dataset, mixture = build_training_set(
+        {s: job.prompt_dirs[s] for s in variant.sources}, variant.sources, cfg.seed
+    )
+    dataset, dropped = drop_long_prompts(dataset, tokenizer, cfg.grpo.max_prompt_length)
+
+    funcs, weights = (reward_factory or registry_rewards)(variant, model=model, tokenizer=tokenizer)
+    funcs, weights = resolve_rewards(variant, funcs, weights)
+    monitor = RewardFailureMonitor()
+    timer = StepTimer()
+
+    args = grpo_arguments(cfg, job, weights, cuda)
+    is_main = int(os.environ.get("RANK", "0")) == 0
+    if is_main:
+        check_checkpoint_fingerprint(cfg, job)
+    run_id = open_mlflow_run(cfg, job) if is_main else None
+
+    resume = latest_checkpoint(job.checkpoint_dir)
+    if resume is not None:
+        log.info("resuming from %s", resume)
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=wrap_rewards(funcs, monitor),
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=lora_config(cfg.grpo.lora),
+        callbacks=[monitor, timer.callback, *callbacks],
+    )
+    started = time.perf_counter()
+    try:
+        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    except BaseException:
+        if is_main:
+            _end_mlflow_run(run_id, "FAILED")
+        raise
+    elapsed = time.perf_counter() - started
+
+    summary = training_summary(
+        trainer.state.log_history,
+        job=job,
+        cfg=cfg,
+        reward_names=[reward_name(f) for f in funcs],
+        reward_weights=weights,
+        resumed_from=resume,
+        mixture=mixture,
+        dropped_prompts=dropped,
+        failures=monitor.totals(),
+        step_seconds=timer.seconds,
+        elapsed=elapsed,
+        final_step=trainer.state.global_step,
+    )
+    save_trained_model(trainer, tokenizer, job, summary, run_id, is_main)
+    if is_main:
+        _log_final(run_id, summary)
+    return summary
+
+
+def training_summary(
+    log_history: list[dict[str, Any]],
+    *,
+    job: GrpoJob,
+    cfg: Config,
+    reward_names: list[str],
+    reward_weights: list[float],
+    resumed_from: Path | None,
+    mixture: dict[str, Any],
+    dropped_prompts: int,
+    failures: dict[str, Any],
+    step_seconds: list[float],
+    elapsed: float,
+    final_step: int,
+) -> dict[str, Any]:
+    """Steps, the reward curve (one point per logging window) and what went into the run."""
+    curve_keys = (
+        "reward",
+        "reward_std",
+        "frac_reward_zero_std",
+        "completions/mean_length",
+        "loss",
+        "grad_norm",
+    )
+    curve = []
+    for entry in log_history:
+        if "reward" not in entry:
+            continue
+        point = {"step": entry["step"], **{k: entry[k] for k in curve_keys if k in entry}}
+        point.update(
+            {k: v for k, v in entry.items() if k.startswith(("rewards/", "reward_failures/"))}
+        )
+        curve.append(point)
+    return {
+        "variant": job.variant,
+        "split": job.split,
+        "seed": cfg.seed,
+        "config_hash": cfg.hash(),
+        "steps": final_step,
+        "max_steps": cfg.grpo.max_steps,
+        "resumed_from_step": int(resumed_from.name.split("-")[-1]) if resumed_from else None,
+        "rewards": dict(zip(reward_names, reward_weights, strict=True)),
+        "training_set": {**mixture, "dropped_long_prompts": dropped_prompts},
+        "reward_curve": curve,
+        "seconds": round(elapsed, 2),
+        "seconds_per_step": round(sum(step_seconds) / len(step_seconds), 4)
+        if step_seconds
+        else None,
+        **failures,
+    }
+
+
+def save_trained_model(
+    trainer, tokenizer, job: GrpoJob, summary: dict, run_id: str | None, is_main: bool
+) -> None:
+    """Write the final model folder with one rename (every process takes part in a ZeRO-3 save)."""
+    out_dir = Path(job.out_dir)
+    staging = out_dir.parent / f".staging-{out_dir.name}"
+    if is_main and staging.exists():
+        shutil.rmtree(staging)
+    trainer.accelerator.wait_for_everyone()
+    model = trainer.model
+    if hasattr(model, "merge_and_unload"):  # LoRA: one plain model folder for evaluation
+        model = trainer.accelerator.unwrap_model(model).merge_and_unload()
+        if is_main:
+            model.save_pretrained(staging, safe_serialization=True)
+    else:
+        trainer.save_model(str(staging))
+    trainer.accelerator.wait_for_everyone()
+    if not is_main:
+        return
+    tokenizer.save_pretrained(staging)
+    trainer.state.save_to_json(str(staging / "trainer_state.json"))
+    write_json(staging / "training_summary.json", summary)
+    write_json(
+        staging / "run.json",
+        {
+            "run_id": run_id,
+            "tracking_uri": os.environ.get("MLFLOW_TRACKING_URI"),
+            "variant": job.variant,
+            "split": job.split,
+            "seed": summary["seed"],
+            "config_hash": summary["config_hash"],
+        },
+    )
+    for leftover in ("training_args.bin",):  # pickle written by Trainer.save_model: not kept
+        (staging / leftover).unlink(missing_ok=True)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    os.replace(staging, out_dir)
+
+
+def _end_mlflow_run(run_id: str | None, status: str) -> None:
+    import mlflow
+
+    if run_id is None:
+        return
+    if mlflow.active_run() is not None:
+        mlflow.end_run(status=status)
+    else:
+        mlflow.MlflowClient().set_terminated(run_id, status=status)
+
+
+def _log_final(run_id: str | None, summary: dict[str, Any]) -> None:
+    """Run-level results the per-step metrics do not carry."""
+    import mlflow
+
+    if run_id is None:
+        return
+    client = mlflow.MlflowClient()
+    failures = summary.get("reward_failures", {})
+    client.log_metric(run_id, "reward_failures_total", float(sum(failures.values())))
+    if summary["seconds_per_step"] is not None:
+        client.log_metric(run_id, "seconds_per_step", summary["seconds_per_step"])
+    client.log_dict(run_id, summary, "training_summary.json")
+    client.set_terminated(run_id, status="FINISHED")
+
+
+# ---------------------------------------------------------------------------------------------
+# Launching
+
+
+def launch(job: GrpoJob, accelerate_config: str | Path | None = None) -> None:
+    """Train in this process (one device), or under ``accelerate launch`` across ``job.processes`` GPUs."""
+    if job.processes <= 1:
+        train_grpo(job)
+        return
+    if accelerate_config is None or not Path(accelerate_config).is_file():
+        raise FileNotFoundError(
+            f"accelerate config {accelerate_config} does not exist (grpo.deepspeed_config)"
+        )
+    spec = Path(job.checkpoint_dir) / "job.json"
+    spec.parent.mkdir(parents=True, exist_ok=True)
+    job.to_json(spec)
+    command = [
+        sys.executable, "-m", "accelerate.commands.launch",
+        "--config_file", str(accelerate_config),
+        "--num_processes", str(job.processes),
+        "-m", "rbio.training.grpo", str(spec),
+    ]  # fmt: skip
+    log.info("launching: %s", " ".join(command))
+    subprocess.run(command, check=True)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of each process under ``accelerate launch``: ``python -m rbio.training.grpo job.json``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) != 1:
+        raise SystemExit("usage: python -m rbio.training.grpo <job.json>")
+    logging.basicConfig(level=logging.INFO)
+    train_grpo(GrpoJob.from_json(argv[0]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,25 @@
+"""Machine-dependent settings fail with a message naming the config key."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from rbio.training.checks import machine_problems
+from tests.training.conftest import tiny_config
+
+
+def test_tiny_preset_runs_on_cpu():
+    assert machine_problems(tiny_config().grpo, cuda=False) == []
+
+
+def test_bf16_and_vllm_need_cuda():
+    grpo = replace(tiny_config().grpo, bf16=True, use_vllm=True)
+    problems = machine_problems(grpo, cuda=False)
+    assert len(problems) == 2
+    assert "grpo.bf16" in problems[0] and "grpo.use_vllm" in problems[1]
+    assert machine_problems(replace(grpo, use_vllm=False), cuda=True) == []
+
+
+def test_more_processes_than_gpus():
+    problems = machine_problems(tiny_config().grpo, cuda=True, cuda_devices=2, processes=8)
+    assert problems and "gpu=8" in problems[0]

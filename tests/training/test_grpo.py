@@ -1,0 +1,172 @@
+"""GRPO jobs on the tiny model: outputs, MLflow, resume after a kill, fault tolerance, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rbio.training.grpo import GrpoJob, RewardConfigError, resolve_rewards, train_grpo
+from rbio.training.mixture import PromptDatasetError
+from rbio.training.safe_rewards import RewardFailureError
+from rbio.training.tiny_model import ModelPathError
+from tests.helpers import REPO
+from tests.training.conftest import stand_in_rewards, tiny_config
+
+
+def make_job(tmp_path: Path, base: Path, prompts: Path, **overrides) -> GrpoJob:
+    fields = {
+        "variant": "EXP",
+        "split": "loco_k562",
+        "base_model": str(base),
+        "prompt_dirs": {"exp": str(prompts)},
+        "out_dir": str(tmp_path / "models" / "EXP" / "loco_k562"),
+        "checkpoint_dir": str(tmp_path / "checkpoints" / "EXP" / "loco_k562"),
+    }
+    return GrpoJob(**{**fields, **overrides})
+
+
+def mlflow_runs(uri: str):
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    return mlflow.search_runs(experiment_names=["rbio"])
+
+
+def test_job_writes_model_summary_and_one_tagged_mlflow_run(tmp_path, tiny_model_dir, exp_prompts):
+    from safetensors.torch import load_file
+
+    cfg = tiny_config(max_steps=4, save_steps=2, logging_steps=2)
+    job = make_job(tmp_path, tiny_model_dir, exp_prompts)
+    summary = train_grpo(job, cfg, reward_factory=stand_in_rewards)
+
+    out = Path(job.out_dir)
+    for name in ("config.json", "model.safetensors", "generation_config.json", "tokenizer.json",
+                 "trainer_state.json", "training_summary.json", "run.json"):  # fmt: skip
+        assert (out / name).is_file(), name
+    assert not (out / "training_args.bin").exists(), "no pickles in the model folder"
+    assert summary["steps"] == 4 and [p["step"] for p in summary["reward_curve"]] == [2, 4]
+    assert {"rewards/format/mean", "rewards/answer/std", "frac_reward_zero_std"} <= set(
+        summary["reward_curve"][0]
+    )
+
+    before, after = (
+        load_file(tiny_model_dir / "model.safetensors"),
+        load_file(out / "model.safetensors"),
+    )
+    assert any(not (before[k] == after[k]).all() for k in before), "training changed no weight"
+
+    runs = mlflow_runs(os.environ["MLFLOW_TRACKING_URI"])
+    assert len(runs) == 1
+    run = runs.iloc[0]
+    assert run["run_id"] == json.loads((out / "run.json").read_text())["run_id"]
+    assert run["status"] == "FINISHED"
+    assert (run["tags.variant"], run["tags.split"], run["tags.seed"], run["tags.stage"]) == (
+        "EXP", "loco_k562", str(cfg.seed), "train")  # fmt: skip
+    assert run["tags.config_hash"] == cfg.hash()
+    for metric in ("rewards/mention/mean", "frac_reward_zero_std", "completions/mean_length",
+                   "reward_failures/answer", "reward_failures_total"):  # fmt: skip
+        assert f"metrics.{metric}" in runs.columns, metric
+
+
+RUNNER = """
+import sys
+sys.path.insert(0, {repo!r})
+from rbio.training.grpo import GrpoJob, train_grpo
+from tests.training.conftest import stand_in_rewards, tiny_config
+cfg = tiny_config(max_steps=40, save_steps=5, logging_steps=5)
+train_grpo(GrpoJob.from_json(sys.argv[1]), cfg, reward_factory=stand_in_rewards)
+"""
+
+
+@pytest.mark.slow
+def test_killed_job_resumes_from_its_last_checkpoint(tmp_path, tiny_model_dir, exp_prompts):
+    job = make_job(tmp_path, tiny_model_dir, exp_prompts)
+    spec = tmp_path / "job.json"
+    job.to_json(spec)
+    runner = tmp_path / "runner.py"
+    runner.write_text(RUNNER.format(repo=str(REPO)))
+    process = subprocess.Popen(
+        [sys.executable, str(runner), str(spec)], cwd=REPO, env=os.environ.copy()
+    )
+    state = Path(job.checkpoint_dir) / "checkpoint-5" / "trainer_state.json"
+    deadline = time.monotonic() + 240
+    while not state.is_file() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert state.is_file(), "the job never wrote its first checkpoint"
+    assert not (Path(job.out_dir) / "config.json").exists(), "killed job must not look finished"
+    killed_at = max(
+        int(p.name.split("-")[1]) for p in Path(job.checkpoint_dir).glob("checkpoint-*")
+    )
+    assert killed_at < 40
+
+    cfg = tiny_config(max_steps=40, save_steps=5, logging_steps=5)
+    summary = train_grpo(job, cfg, reward_factory=stand_in_rewards)
+    assert summary["resumed_from_step"] is not None and summary["resumed_from_step"] >= 5
+    assert summary["steps"] == 40
+    state_after = json.loads((Path(job.out_dir) / "trainer_state.json").read_text())
+    assert state_after["global_step"] == 40
+    runs = mlflow_runs(os.environ["MLFLOW_TRACKING_URI"])
+    assert len(runs) == 1, "the resumed job continues the same MLflow run"
+    assert runs.iloc[0]["status"] == "FINISHED"
+
+
+def test_systematically_failing_reward_stops_the_run(tmp_path, tiny_model_dir, exp_prompts):
+    def answer(completions, **kwargs):
+        raise KeyError("gene missing from the verifier table")
+
+    def factory(variant, model=None, tokenizer=None):
+        funcs, weights = stand_in_rewards(variant)
+        return [f if f.__name__ != "answer" else answer for f in funcs], weights
+
+    cfg = tiny_config(max_steps=4, save_steps=4, logging_steps=2)
+    job = make_job(tmp_path, tiny_model_dir, exp_prompts)
+    with pytest.raises(RewardFailureError, match="reward 'answer' failed on 8 of 8 completions"):
+        train_grpo(job, cfg, reward_factory=factory)
+    assert mlflow_runs(os.environ["MLFLOW_TRACKING_URI"]).iloc[0]["status"] == "FAILED"
+
+
+def test_clear_errors_for_bad_inputs(tmp_path, tiny_model_dir, exp_prompts):
+    cfg = tiny_config(max_steps=2)
+    with pytest.raises(ModelPathError, match="nowhere.*build_tiny_model"):
+        train_grpo(
+            make_job(tmp_path, tmp_path / "nowhere", exp_prompts),
+            cfg,
+            reward_factory=stand_in_rewards,
+        )
+    with pytest.raises(PromptDatasetError, match="prompts/tf.*build_prompts"):
+        train_grpo(
+            make_job(tmp_path, tiny_model_dir, tmp_path / "prompts" / "tf"),
+            cfg,
+            reward_factory=stand_in_rewards,
+        )
+    with pytest.raises(FileNotFoundError, match=r"source\(s\) \['exp'\]"):
+        train_grpo(make_job(tmp_path, tiny_model_dir, exp_prompts, prompt_dirs={}), cfg)
+
+
+def test_variant_naming_a_reward_the_registry_did_not_build(tmp_path):
+    variant = tiny_config().variants["EXP"]
+    funcs, _ = stand_in_rewards(variant)
+    with pytest.raises(RewardConfigError, match=r"names reward\(s\) \['answer'\]"):
+        resolve_rewards(variant, funcs[:2], [1.0, 1.0])
+    with pytest.raises(RewardConfigError, match="3 reward functions but 2 weights"):
+        resolve_rewards(variant, funcs, [1.0, 1.0])
+
+
+def test_real_registry_builds_every_configured_variant():
+    from rbio.training.grpo import registry_rewards
+
+    cfg = tiny_config()
+    for name, variant in cfg.variants.items():
+        if "go_likelihood" in variant.rewards:
+            continue
+        funcs, weights = resolve_rewards(variant, *registry_rewards(variant))
+        assert len(funcs) == len(weights) == len(variant.rewards), name
