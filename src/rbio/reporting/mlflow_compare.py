@@ -1,0 +1,68 @@
+"""A table of MLflow runs (training and evaluation) filtered by tags: ``tables/mlflow_runs.csv``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from rbio.io import atomic_path
+
+TAG_COLUMNS: tuple[str, ...] = (
+    "variant", "split", "seed", "stage", "config_hash", "prompt", "model_kind", "train_run_id",
+)  # fmt: skip
+DEFAULT_METRICS: tuple[str, ...] = (
+    "f1", "mcc", "tpr", "tnr", "balanced_accuracy", "auroc", "auroc_per_gene", "unparseable",
+)  # fmt: skip
+
+
+def tag_filter(tags: Mapping[str, str]) -> str:
+    """MLflow search syntax for equality on tags: ``tags.stage = 'eval' and tags.split = '…'``."""
+    clauses = []
+    for key, value in tags.items():
+        escaped = str(value).replace("'", "\\'")
+        clauses.append(f"tags.{key} = '{escaped}'")
+    return " and ".join(clauses)
+
+
+def search_runs_table(
+    tracking_uri: str,
+    experiment: str,
+    tags: Mapping[str, str] | None = None,
+    metrics: Sequence[str] = DEFAULT_METRICS,
+) -> pd.DataFrame:
+    """One row per run: id, name, status, start time, the shared tags, the chosen metrics."""
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri)
+    columns = ["run_id", "run_name", "status", "start_time", *TAG_COLUMNS, *metrics]
+    if mlflow.get_experiment_by_name(experiment) is None:
+        return pd.DataFrame(columns=columns)
+    runs = mlflow.search_runs(
+        experiment_names=[experiment],
+        filter_string=tag_filter(tags or {}),
+        order_by=["start_time DESC"],
+        output_format="pandas",
+    )
+    if runs.empty:
+        return pd.DataFrame(columns=columns)
+    table = pd.DataFrame(
+        {
+            "run_id": runs["run_id"],
+            "run_name": runs.get("tags.mlflow.runName"),
+            "status": runs["status"],
+            "start_time": runs["start_time"],
+        }
+    )
+    for tag in TAG_COLUMNS:
+        table[tag] = runs.get(f"tags.{tag}")
+    for metric in metrics:
+        table[metric] = runs.get(f"metrics.{metric}")
+    return table.sort_values(["stage", "variant", "split", "prompt"], na_position="last")
+
+
+def write_runs_table(table: pd.DataFrame, path: str | Path) -> Path:
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.6g")
+    return Path(path)

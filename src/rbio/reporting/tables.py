@@ -1,0 +1,283 @@
+"""Paper tables: every model and baseline, every metric with its 95% CI, as CSV, Markdown, LaTeX.
+
+One code path for models and baselines (they share the metrics schema). Tables written:
+- ``metrics_long.csv``: every computed row (model, kind, split, prompt, metric, value, CI,
+  stratum, n);
+- ``{split}_{prompt}.{csv,md,tex}``: one row per model and baseline, headline metrics with CIs
+  (all test rows), plus in Markdown the MCC per stratum (seen/unseen pair and perturbation);
+- ``loco_mean_{prompt}.{csv,md,tex}``: the mean over leave-one-cell-line-out splits (how the
+  paper reports); no CI (a mean of per-split values);
+- ``reported.{csv,md,tex}``: numbers quoted from publications, clearly apart from computed ones.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from rbio.evaluation.baselines import BASELINES
+from rbio.evaluation.metrics import HEADLINE_METRICS, STRATA, read_metrics
+from rbio.io import atomic_path
+from rbio.reporting.reported import reported_wide
+
+KINDS: tuple[str, ...] = ("trained", "published", "base", "baseline")
+METRIC_LABELS: dict[str, str] = {
+    "f1": "F1",
+    "mcc": "MCC",
+    "tpr": "TPR",
+    "tnr": "TNR",
+    "balanced_accuracy": "Bal. acc.",
+    "auroc": "AUROC",
+    "auroc_per_gene": "AUROC/gene",
+    "precision": "Precision",
+    "accuracy": "Accuracy",
+    "unparseable": "Unparseable",
+}
+KIND_LABELS = {
+    "trained": "trained here",
+    "published": "released rbio1 checkpoint",
+    "base": "untrained base model",
+    "baseline": "baseline",
+}
+
+
+@dataclass(frozen=True)
+class MetricsEntry:
+    """One metrics.parquet and what it describes."""
+
+    model: str
+    kind: str  # one of KINDS
+    split: str
+    prompt: str  # "" for baselines (no prompt)
+    path: str
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"{self.path}: kind '{self.kind}' is not one of {KINDS}")
+
+
+def collect_metrics(entries: Iterable[MetricsEntry | Mapping]) -> pd.DataFrame:
+    """All metrics files in one long frame, with model/kind/split/prompt columns."""
+    frames = []
+    for entry in entries:
+        entry = entry if isinstance(entry, MetricsEntry) else MetricsEntry(**entry)
+        table = read_metrics(entry.path)
+        frames.append(
+            table.assign(model=entry.model, kind=entry.kind, split=entry.split, prompt=entry.prompt)
+        )
+    if not frames:
+        raise ValueError("no metrics files to tabulate")
+    columns = ["model", "kind", "split", "prompt", "metric", "value", "ci_low", "ci_high"]
+    return pd.concat(frames, ignore_index=True)[[*columns, "stratum", "n"]]
+
+
+def model_order(frame: pd.DataFrame, variants: Sequence[str] = ()) -> list[str]:
+    """Trained variants in config order, then published, base, baselines."""
+    rank = {kind: i for i, kind in enumerate(KINDS)}
+    seen = frame[["model", "kind"]].drop_duplicates()
+    position = {name: i for i, name in enumerate([*variants, *BASELINES])}
+    seen = seen.assign(
+        kind_rank=seen["kind"].map(rank),
+        position=seen["model"].map(lambda m: position.get(m, len(position))),
+    )
+    return seen.sort_values(["kind_rank", "position", "model"])["model"].tolist()
+
+
+def for_prompt(frame: pd.DataFrame, prompt: str) -> pd.DataFrame:
+    """Rows of one prompt style; baselines (no prompt) belong to every style."""
+    return frame[(frame["prompt"] == prompt) | (frame["kind"] == "baseline")]
+
+
+def _fmt(value: float, digits: int = 3) -> str:
+    return (
+        "—"
+        if value is None or (isinstance(value, float) and math.isnan(value))
+        else f"{value:.{digits}f}"
+    )
+
+
+def _with_ci(value: float, low: float, high: float) -> str:
+    if any(isinstance(v, float) and math.isnan(v) for v in (low, high)):
+        return _fmt(value)
+    return f"{_fmt(value)} [{_fmt(low, 2)}, {_fmt(high, 2)}]"
+
+
+def split_table(
+    frame: pd.DataFrame,
+    split: str,
+    prompt: str,
+    metrics: Sequence[str] = (*HEADLINE_METRICS, "unparseable"),
+    variants: Sequence[str] = (),
+) -> pd.DataFrame:
+    """Wide numeric table: one row per model, ``<metric>``, ``<metric>_ci_low/_ci_high``, n."""
+    rows = for_prompt(frame, prompt)
+    rows = rows[(rows["split"] == split) & (rows["stratum"] == "all")]
+    records = []
+    for model in model_order(rows, variants):
+        mine = rows[rows["model"] == model].set_index("metric")
+        record = {"model": model, "kind": mine["kind"].iloc[0], "n": int(mine["n"].iloc[0])}
+        for metric in metrics:
+            found = metric in mine.index
+            record[metric] = mine.at[metric, "value"] if found else math.nan
+            record[f"{metric}_ci_low"] = mine.at[metric, "ci_low"] if found else math.nan
+            record[f"{metric}_ci_high"] = mine.at[metric, "ci_high"] if found else math.nan
+        records.append(record)
+    return pd.DataFrame.from_records(records)
+
+
+def display_table(wide: pd.DataFrame, metrics: Sequence[str], with_ci: bool = True) -> pd.DataFrame:
+    """Strings for Markdown/LaTeX: ``value [low, high]`` per metric."""
+    shown = pd.DataFrame(
+        {"Model": wide["model"], "Kind": wide["kind"].map(KIND_LABELS), "n": wide["n"]}
+    )
+    for metric in metrics:
+        if metric not in wide or wide[metric].isna().all():
+            continue
+        label = METRIC_LABELS.get(metric, metric)
+        if with_ci and f"{metric}_ci_low" in wide:
+            shown[label] = [
+                _with_ci(v, lo, hi)
+                for v, lo, hi in zip(
+                    wide[metric], wide[f"{metric}_ci_low"], wide[f"{metric}_ci_high"], strict=True
+                )
+            ]
+        else:
+            shown[label] = wide[metric].map(_fmt)
+    return shown
+
+
+def strata_table(frame: pd.DataFrame, split: str, prompt: str, metric: str = "mcc") -> pd.DataFrame:
+    """One metric per stratum and model (the memorisation-vs-transfer view)."""
+    rows = for_prompt(frame, prompt)
+    rows = rows[(rows["split"] == split) & (rows["metric"] == metric)]
+    table = rows.pivot_table(index="model", columns="stratum", values="value", sort=False)
+    counts = rows.drop_duplicates("stratum").set_index("stratum")["n"]
+    table = table[[s for s in STRATA if s in table.columns]]
+    table.columns = [f"{s} (n={int(counts[s])})" for s in table.columns]
+    order = [m for m in model_order(rows) if m in table.index]
+    return table.loc[order].map(_fmt).reset_index().rename(columns={"model": "Model"})
+
+
+def loco_mean_table(
+    frame: pd.DataFrame,
+    prompt: str,
+    metrics: Sequence[str] = (*HEADLINE_METRICS, "unparseable"),
+    variants: Sequence[str] = (),
+) -> pd.DataFrame:
+    """Mean over the ``loco_*`` splits of each model's all-rows metrics."""
+    rows = for_prompt(frame, prompt)
+    rows = rows[rows["split"].str.startswith("loco_") & (rows["stratum"] == "all")]
+    if rows.empty:
+        return pd.DataFrame(columns=["model", "kind", "splits", *metrics])
+    means = rows.pivot_table(
+        index=["model", "kind"], columns="metric", values="value"
+    ).reset_index()
+    splits = rows.groupby("model")["split"].nunique().rename("splits").reset_index()
+    means = means.merge(splits, on="model")
+    order = {m: i for i, m in enumerate(model_order(rows, variants))}
+    means = means.sort_values("model", key=lambda s: s.map(order)).reset_index(drop=True)
+    return means[["model", "kind", "splits", *[m for m in metrics if m in means]]]
+
+
+# --------------------------------------------------------------------------------------------
+# Writers
+# --------------------------------------------------------------------------------------------
+
+
+def _latex_escape(text: str) -> str:
+    for char, escaped in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"),
+                          ("#", r"\#"), ("$", r"\$"), ("{", r"\{"), ("}", r"\}")):  # fmt: skip
+        text = text.replace(char, escaped)
+    return text.replace("—", "--").replace("–", "--")
+
+
+def to_latex(table: pd.DataFrame, caption: str, label: str) -> str:
+    """A booktabs table (no jinja2 needed, unlike ``DataFrame.to_latex``)."""
+    columns = [str(c) for c in table.columns]
+    lines = [
+        r"\begin{table}[ht]",
+        r"\centering",
+        r"\small",
+        f"\\caption{{{_latex_escape(caption)}}}",
+        f"\\label{{{label}}}",
+        r"\begin{tabular}{" + "l" * 2 + "r" * (len(columns) - 2) + "}",
+        r"\toprule",
+        " & ".join(_latex_escape(c) for c in columns) + r" \\",
+        r"\midrule",
+    ]
+    for row in table.itertuples(index=False):
+        lines.append(" & ".join(_latex_escape(str(v)) for v in row) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
+    return "\n".join(lines)
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    """GitHub Markdown (no tabulate needed, unlike ``DataFrame.to_markdown``)."""
+    columns = [str(c) for c in table.columns]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    for row in table.itertuples(index=False):
+        lines.append("| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _write_text(path: Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False, float_format="%.6g")
+
+
+def write_tables(
+    entries: Iterable[MetricsEntry | Mapping],
+    out_dir: str | Path,
+    *,
+    splits: Sequence[str],
+    prompts: Sequence[str],
+    variants: Sequence[str] = (),
+) -> list[Path]:
+    """Write every table under ``out_dir``; returns the paths written."""
+    out = Path(out_dir)
+    frame = collect_metrics(entries)
+    written: list[Path] = []
+
+    def save(stem: str, numeric: pd.DataFrame, shown: pd.DataFrame, caption: str, md_extra=""):
+        _write_csv(numeric, out / f"{stem}.csv")
+        _write_text(out / f"{stem}.md", f"**{caption}**\n\n" + to_markdown(shown) + md_extra)
+        _write_text(out / f"{stem}.tex", to_latex(shown, caption, f"tab:{stem}"))
+        written.extend(out / f"{stem}.{ext}" for ext in ("csv", "md", "tex"))
+
+    _write_csv(frame, out / "metrics_long.csv")
+    written.append(out / "metrics_long.csv")
+    shown_metrics = (*HEADLINE_METRICS, "unparseable")
+    for split in splits:
+        for prompt in prompts:
+            wide = split_table(frame, split, prompt, variants=variants)
+            caption = (
+                f"Split {split}, prompt {prompt}: all test rows; 95% CI from a bootstrap over "
+                "perturbations. Baselines use no prompt."
+            )
+            strata = strata_table(frame, split, prompt)
+            extra = "\n**MCC by stratum**\n\n" + to_markdown(strata)
+            save(f"{split}_{prompt}", wide, display_table(wide, shown_metrics), caption, extra)
+    for prompt in prompts:
+        means = loco_mean_table(frame, prompt, variants=variants)
+        shown = display_table(
+            means.assign(n=means.get("splits", 0)), shown_metrics, with_ci=False
+        ).rename(columns={"n": "LOCO splits"})
+        caption = f"Mean over leave-one-cell-line-out splits, prompt {prompt} (computed here)."
+        save(f"loco_mean_{prompt}", means, shown, caption)
+    reported = reported_wide().rename(columns=lambda c: METRIC_LABELS.get(c, c))
+    reported = reported.rename(columns={"model": "Model (reported)", "setting": "Setting"})
+    caption = (
+        "QUOTED from publications, not computed here (rbio1 preprint via secondary sources; "
+        "PerturbQA per-gene AUROC). Not comparable row-for-row with our test subsets."
+    )
+    save("reported", reported_wide(), reported, caption)
+    return written

@@ -1,0 +1,59 @@
+"""MLflow comparison: evaluation runs logged with the shared tags come back filtered."""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+
+from rbio.evaluation.tracking import log_evaluation_run, metric_key
+from rbio.reporting.mlflow_compare import search_runs_table, tag_filter, write_runs_table
+
+
+def _metrics(f1: float) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "metric": ["f1", "f1", "mcc"],
+            "value": [f1, f1 / 2, 0.1],
+            "ci_low": [f1 - 0.1, float("nan"), 0.0],
+            "ci_high": [f1 + 0.1, float("nan"), 0.2],
+            "stratum": ["all", "pair_seen_elsewhere=True", "all"],
+            "n": [10, 4, 10],
+        }
+    )
+
+
+def test_metric_keys_are_mlflow_safe():
+    assert metric_key("f1", "all") == "f1"
+    assert metric_key("f1", "pair_seen_elsewhere=True") == "f1.pair_seen_elsewhere_true"
+
+
+def test_tag_filter_quotes_values():
+    assert tag_filter({"stage": "eval", "variant": "it's"}) == (
+        "tags.stage = 'eval' and tags.variant = 'it\\'s'"
+    )
+
+
+def test_runs_table_filters_by_tags(tmp_path):
+    uri = os.environ["MLFLOW_TRACKING_URI"]
+    common = {"seed": 42, "stage": "eval", "config_hash": "abc", "prompt": "nocot"}
+    for variant, split, f1 in (
+        ("EXP", "loco_k562", 0.6),
+        ("TF", "loco_k562", 0.3),
+        ("EXP", "all", 0.7),
+    ):
+        log_evaluation_run(
+            _metrics(f1),
+            tracking_uri=uri,
+            experiment="rbio-test",
+            tags={**common, "variant": variant, "split": split, "model_kind": "trained"},
+            params={"num_samples": 2},
+        )
+    table = search_runs_table(uri, "rbio-test", {"stage": "eval", "split": "loco_k562"})
+    assert sorted(table["variant"]) == ["EXP", "TF"]
+    assert sorted(table["f1"]) == [0.3, 0.6]
+    everything = search_runs_table(uri, "rbio-test")
+    assert len(everything) == 3
+    path = write_runs_table(everything, tmp_path / "tables" / "mlflow_runs.csv")
+    assert len(pd.read_csv(path)) == 3
+    assert search_runs_table(uri, "no-such-experiment").empty

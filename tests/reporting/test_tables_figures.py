@@ -1,0 +1,71 @@
+"""Paper tables and figures from synthetic metrics files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.image import imread
+
+from rbio.evaluation.baselines import BASELINES
+from rbio.reporting.figures import write_figures
+from rbio.reporting.reported import reported_long
+from rbio.reporting.tables import collect_metrics, loco_mean_table, split_table, write_tables
+from tests.reporting.conftest import PROMPTS, SPLITS, VARIANTS
+
+
+def test_tables_list_every_model_and_baseline(metrics_entries, tmp_path):
+    written = write_tables(
+        metrics_entries, tmp_path, splits=SPLITS, prompts=PROMPTS, variants=VARIANTS
+    )
+    assert all(path.is_file() and path.stat().st_size > 0 for path in written)
+    for split in SPLITS:
+        for prompt in PROMPTS:
+            table = pd.read_csv(tmp_path / f"{split}_{prompt}.csv")
+            assert table["model"].tolist() == [*VARIANTS, "base", *BASELINES]
+            assert {"f1", "f1_ci_low", "f1_ci_high", "mcc", "auroc_per_gene"} <= set(table)
+            markdown = (tmp_path / f"{split}_{prompt}.md").read_text()
+            assert all(f"| {name} |" in markdown for name in [*VARIANTS, *BASELINES])
+            assert "MCC by stratum" in markdown
+            latex = (tmp_path / f"{split}_{prompt}.tex").read_text()
+            assert r"\begin{tabular}" in latex and "TF+GO+MLP" in latex and "gene\\_prior" in latex
+    loco = pd.read_csv(tmp_path / "loco_mean_nocot.csv")
+    assert (loco["splits"] == 2).all()  # two loco splits in the fixture, not single_rpe1
+
+
+def test_reported_numbers_stay_apart_and_marked(metrics_entries, tmp_path):
+    write_tables(metrics_entries, tmp_path, splits=SPLITS, prompts=PROMPTS)
+    reported = (tmp_path / "reported.md").read_text()
+    assert "QUOTED" in reported and "SUMMER" in reported and "GEARS" in reported
+    computed = pd.read_csv(tmp_path / "metrics_long.csv")
+    assert not set(computed["model"]) & set(reported_long()["model"])
+    for split in SPLITS:
+        assert "SUMMER" not in (tmp_path / f"{split}_nocot.md").read_text()
+
+
+def test_loco_mean_is_the_mean_of_the_loco_splits(metrics_entries):
+    frame = collect_metrics(metrics_entries)
+    means = loco_mean_table(frame, "cot").set_index("model")
+    per_split = [
+        split_table(frame, split, "cot").set_index("model").at["EXP", "mcc"]
+        for split in ("loco_k562", "loco_rpe1")
+    ]
+    assert means.at["EXP", "mcc"] == pytest.approx(np.mean(per_split))
+
+
+def test_figures_exist_and_are_not_blank(metrics_entries, tmp_path):
+    frame = collect_metrics(metrics_entries)
+    written = write_figures(frame, tmp_path, splits=SPLITS, prompts=PROMPTS, variants=VARIANTS)
+    pngs = [path for path in written if path.suffix == ".png"]
+    assert len(pngs) == len(SPLITS) * len(PROMPTS) + 2 * len(PROMPTS) + 1
+    assert all(path.with_suffix(".pdf").stat().st_size > 1000 for path in pngs)
+    for path in pngs:
+        image = imread(path)
+        assert image.shape[0] > 200 and image.shape[1] > 400, path
+        assert image[..., :3].std() > 0.05, f"{path} looks blank"
+
+
+def test_figures_without_data_explain_why(tmp_path, metrics_entries):
+    frame = collect_metrics([e for e in metrics_entries if e["prompt"] != "cot"])
+    written = write_figures(frame, tmp_path, splits=["single_rpe1"], prompts=["nocot"])
+    assert (tmp_path / "cot_vs_nocot.png") in written  # "only prompt style(s) ['nocot']" panel
