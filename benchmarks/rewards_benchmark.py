@@ -121,10 +121,10 @@ def make_rows(
 
 def clear_caches() -> None:
     from rbio.rewards.parsing import parse_completion
-    from rbio.rewards.rouge import cached_rouge_text
+    from rbio.rewards.rouge import cached_rouge_target
 
     parse_completion.cache_clear()
-    cached_rouge_text.cache_clear()
+    cached_rouge_target.cache_clear()
 
 
 def rouge_comparison(n_completions: int, names: list[str]) -> dict[str, float]:
@@ -137,10 +137,13 @@ def rouge_comparison(n_completions: int, names: list[str]) -> dict[str, float]:
     completions = rows.pop("completions")
     gene_infos = [parse_completion(completion_text(c)).section("gene_info") for c in completions]
 
-    clear_caches()
-    start = time.perf_counter()
-    ours = GoRougeReward()(completions, **rows)
-    ours_seconds = time.perf_counter() - start
+    runs = []
+    for _ in range(3):  # the machine is shared: take the median of three cold-cache runs
+        clear_caches()
+        start = time.perf_counter()
+        ours = GoRougeReward()(completions, **rows)
+        runs.append(time.perf_counter() - start)
+    ours_seconds = statistics.median(runs)
 
     scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"])
     start = time.perf_counter()

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rouge_score import rouge_scorer
 
-from rbio.rewards.rouge import RougeText, lcs_length, rouge_f_measures, rouge_tokenize
+from rbio.rewards.rouge import RougeTarget, lcs_length, rouge_f_measures, rouge_tokenize
 
 SCORER = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"])
 KINDS = ("rouge1", "rouge2", "rougeL")
@@ -84,4 +84,4 @@ def _dynamic_lcs(a: list[str], b: list[str]) -> int:
     st.lists(st.sampled_from("abcd"), max_size=80), st.lists(st.sampled_from("abcde"), max_size=80)
 )
 def test_bit_parallel_lcs(a: list[str], b: list[str]) -> None:
-    assert lcs_length(RougeText.from_text(" ".join(a)), b) == _dynamic_lcs(a, b)
+    assert lcs_length(RougeTarget.from_text(" ".join(a)), b) == _dynamic_lcs(a, b)

@@ -44,7 +44,7 @@ from rbio.rewards.parsing import (
     parse_completion,
     string_list,
 )
-from rbio.rewards.rouge import RougeText, cached_rouge_text, rouge_scores
+from rbio.rewards.rouge import cached_rouge_target, rouge_scores, rouge_tokenize
 
 DEFAULT_LIKELIHOOD_TEMPLATE = "{gene} is associated with: {terms}."
 
@@ -168,13 +168,13 @@ class GoRougeReward(GoReward):
 
     def score_jobs(self, jobs: list[GeneJob]) -> list[float | None]:
         # The two genes of a row share one gene_info text: tokenise it once per row.
-        predictions: dict[int, RougeText] = {}
+        predictions: dict[int, list[str]] = {}
         scores: list[float | None] = []
         for job in jobs:
             prediction = predictions.get(job.row)
             if prediction is None:
-                prediction = predictions[job.row] = RougeText.from_text(job.gene_info)
-            reference = cached_rouge_text(", ".join(job.terms))
+                prediction = predictions[job.row] = rouge_tokenize(job.gene_info)
+            reference = cached_rouge_target(", ".join(job.terms))
             scores.append(sum(rouge_scores(reference, prediction)) / 3.0)
         return scores
 

@@ -22,7 +22,7 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 TAG_KINDS: tuple[str, ...] = ("think", "answer", "gene_info")
 TAG_RE = re.compile(r"<(/?)(think|answer|gene_info)>", re.IGNORECASE)
@@ -36,16 +36,14 @@ GO_SOURCES: frozenset[str] = frozenset({"go", "go_c", "go_f", "go_p"})
 Answer = Literal["yes", "no"]
 
 
-@dataclass(frozen=True, slots=True)
-class Tag:
+class Tag(NamedTuple):  # a NamedTuple: built for every tag of every completion, so cheap
     kind: str  # lower-case tag name
     closing: bool
     start: int
     end: int
 
 
-@dataclass(frozen=True, slots=True)
-class Block:
+class Block(NamedTuple):
     """``<kind>content</kind>``; ``content_start:content_end`` slices the content out of the text."""
 
     kind: str
@@ -142,10 +140,7 @@ def _message_content(message: Mapping[str, Any]) -> str:
 @lru_cache(maxsize=512)
 def parse_completion(text: str) -> ParsedCompletion:
     """Tags, blocks and word counts of one completion text (cached: rewards share the parse)."""
-    tags = tuple(
-        Tag(kind=m.group(2).lower(), closing=bool(m.group(1)), start=m.start(), end=m.end())
-        for m in TAG_RE.finditer(text)
-    )
+    tags = tuple(Tag(m[2].lower(), m[1] == "/", m.start(), m.end()) for m in TAG_RE.finditer(text))
     return ParsedCompletion(text=text, tags=tags, blocks=_find_blocks(tags))
 
 

@@ -39,10 +39,6 @@ def rouge_tokenize(text: str) -> list[str]:
     return _TOKEN_RE.findall(text.lower())
 
 
-def _bigrams(tokens: list[str]) -> Counter[tuple[str, str]]:
-    return Counter(zip(tokens, tokens[1:], strict=False))
-
-
 def _fmeasure(precision: float, recall: float) -> float:
     # rouge_score.scoring.fmeasure, same operation order for bit-identical results.
     if precision + recall > 0:
@@ -50,62 +46,50 @@ def _fmeasure(precision: float, recall: float) -> float:
     return 0.0
 
 
-def _ngram_fmeasure(
-    target: Counter, target_total: int, prediction: Counter, prediction_total: int
-) -> float:
-    # Integer overlap, so iterating over the smaller table gives rouge-score's exact count.
-    small, large = (target, prediction) if len(target) <= len(prediction) else (prediction, target)
+def _overlap(target: Counter, matches: list) -> int:
+    # Clipped n-gram overlap; ``matches`` are the prediction's n-grams that occur in the target.
     overlap = 0
-    for gram, count in small.items():
-        other = large.get(gram)
-        if other:
-            overlap += count if count < other else other
-    precision = overlap / max(prediction_total, 1)
-    recall = overlap / max(target_total, 1)
-    return _fmeasure(precision, recall)
+    for gram, count in Counter(matches).items():
+        limit = target[gram]
+        overlap += count if count < limit else limit
+    return overlap
 
 
-class RougeText:
-    """A text tokenised and indexed for ROUGE: unigram and bigram counts and, built on first use
-    (only the target side needs it), each token's bit mask of positions for the bit-parallel LCS.
-    """
+class RougeTarget:
+    """A reference text indexed once for ROUGE against many predictions: its tokens, unigram and
+    bigram counts, and each token's bit mask of positions (the bit-parallel LCS's table)."""
 
-    __slots__ = ("tokens", "unigrams", "bigrams", "_position_masks")
+    __slots__ = ("tokens", "unigrams", "bigrams", "position_masks")
 
     def __init__(self, tokens: list[str]) -> None:
         self.tokens = tokens
         self.unigrams: Counter[str] = Counter(tokens)
-        self.bigrams: Counter[tuple[str, str]] = _bigrams(tokens)
-        self._position_masks: dict[str, int] | None = None
+        self.bigrams: Counter[tuple[str, str]] = Counter(zip(tokens, tokens[1:], strict=False))
+        masks: dict[str, int] = {}
+        for position, token in enumerate(tokens):
+            masks[token] = masks.get(token, 0) | (1 << position)
+        self.position_masks = masks
 
     @classmethod
-    def from_text(cls, text: str) -> RougeText:
+    def from_text(cls, text: str) -> RougeTarget:
         return cls(rouge_tokenize(text))
-
-    @property
-    def position_masks(self) -> dict[str, int]:
-        if self._position_masks is None:
-            masks: dict[str, int] = {}
-            for position, token in enumerate(self.tokens):
-                masks[token] = masks.get(token, 0) | (1 << position)
-            self._position_masks = masks
-        return self._position_masks
 
 
 @lru_cache(maxsize=16384)
-def cached_rouge_text(text: str) -> RougeText:
-    """:meth:`RougeText.from_text`, cached: use it for texts that recur (references)."""
-    return RougeText.from_text(text)
+def cached_rouge_target(text: str) -> RougeTarget:
+    """:meth:`RougeTarget.from_text`, cached: references (GO term lists) recur across
+    completions of a prompt group and across prompts about the same gene."""
+    return RougeTarget.from_text(text)
 
 
-def lcs_length(target: RougeText, prediction_tokens: list[str]) -> int:
+def lcs_length(target: RougeTarget, prediction_tokens: list[str]) -> int:
     """Length of the longest common subsequence of ``target.tokens`` and the prediction.
 
     Bit-vector algorithm (Allison & Dix 1986; Hyyrö 2004): bit i of ``v`` is 0 where the LCS
     row gains a step at target position i; the number of zero bits among the low ``m`` bits
     after the last prediction token is the LCS length.
 
-    >>> lcs_length(RougeText.from_text("a b c d"), ["b", "d", "c"])
+    >>> lcs_length(RougeTarget.from_text("a b c d"), ["b", "d", "c"])
     2
     """
     m = len(target.tokens)
@@ -122,18 +106,26 @@ def lcs_length(target: RougeText, prediction_tokens: list[str]) -> int:
     return m - v.bit_count()
 
 
-def rouge_scores(target: RougeText, prediction: RougeText) -> tuple[float, float, float]:
-    """(ROUGE-1, ROUGE-2, ROUGE-L) F-measures of indexed texts; see :func:`rouge_f_measures`."""
-    n_target, n_prediction = len(target.tokens), len(prediction.tokens)
-    rouge1 = _ngram_fmeasure(target.unigrams, n_target, prediction.unigrams, n_prediction)
-    rouge2 = _ngram_fmeasure(
-        target.bigrams, max(n_target - 1, 0), prediction.bigrams, max(n_prediction - 1, 0)
+def rouge_scores(target: RougeTarget, prediction: list[str]) -> tuple[float, float, float]:
+    """(ROUGE-1, ROUGE-2, ROUGE-L) F-measures of an indexed target and prediction tokens.
+
+    Only the prediction's n-grams that occur in the target can overlap, so the prediction is
+    filtered against the target's tables instead of being counted in full; the overlap counts
+    (integers) and the totals are the same as rouge-score's, hence the same floats.
+    """
+    n_target, n_prediction = len(target.tokens), len(prediction)
+    unigrams, bigrams = target.unigrams, target.bigrams
+    overlap1 = _overlap(unigrams, [t for t in prediction if t in unigrams])
+    overlap2 = _overlap(
+        bigrams, [g for g in zip(prediction, prediction[1:], strict=False) if g in bigrams]
     )
-    if not target.tokens or not prediction.tokens:
+    rouge1 = _fmeasure(overlap1 / max(n_prediction, 1), overlap1 / max(n_target, 1))
+    rouge2 = _fmeasure(overlap2 / max(n_prediction - 1, 1), overlap2 / max(n_target - 1, 1))
+    if not n_target or not n_prediction:
         rouge_l = 0.0
     else:
-        common = lcs_length(target, prediction.tokens)
-        rouge_l = _fmeasure(common / len(prediction.tokens), common / len(target.tokens))
+        common = lcs_length(target, prediction)
+        rouge_l = _fmeasure(common / n_prediction, common / n_target)
     return rouge1, rouge2, rouge_l
 
 
@@ -144,4 +136,4 @@ def rouge_f_measures(target: str, prediction: str) -> tuple[float, float, float]
     >>> rouge_f_measures("", "anything")
     (0.0, 0.0, 0.0)
     """
-    return rouge_scores(cached_rouge_text(target), RougeText.from_text(prediction))
+    return rouge_scores(cached_rouge_target(target), rouge_tokenize(prediction))
