@@ -6,10 +6,15 @@
 configfile: "config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/prompts.smk"
 include: "workflow/rules/grpo.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/paper.smk"
 
 
 rule all:
@@ -17,6 +22,7 @@ rule all:
         data_targets(),
         prompt_targets(),
         grpo_targets(),
+        paper_targets(),
 
 
 rule data:
@@ -32,3 +38,9 @@ rule prompts:
 rule all_variants:
     input:
         grpo_targets(),
+        evaluation_targets(),
+
+
+rule paper:
+    input:
+        paper_targets(),

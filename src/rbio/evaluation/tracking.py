@@ -8,9 +8,12 @@ an evaluation to its training run.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -24,6 +27,28 @@ def metric_key(metric: str, stratum: str) -> str:
         return metric
     column, _, flag = stratum.partition("=")
     return _UNSAFE.sub("_", f"{metric}.{column}_{flag.lower()}")
+
+
+@contextlib.contextmanager
+def store_lock(tracking_uri: str) -> Iterator[None]:
+    """Serialise access to a local sqlite store across processes.
+
+    Parallel jobs that open a fresh sqlite store at once race in MLflow's schema migration
+    ("Online migration expected to match one row"); a lock file beside the database avoids it.
+    Other stores (a tracking server) need no lock.
+    """
+    prefix = "sqlite:///"
+    if not tracking_uri.startswith(prefix):
+        yield
+        return
+    database = Path(tracking_uri[len(prefix) :])
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with open(database.with_name(database.name + ".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def log_evaluation_run(
@@ -42,8 +67,6 @@ def log_evaluation_run(
     missing = sorted(required - set(tags))
     if missing:
         raise ValueError(f"MLflow evaluation run needs tag(s) {missing}")
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_experiment(experiment)
     values = {
         metric_key(row.metric, row.stratum): float(row.value)
         for row in metrics.itertuples(index=False)
@@ -56,8 +79,12 @@ def log_evaluation_run(
         for side, bound in (("low", row.ci_low), ("high", row.ci_high))
         if bound is not None and not math.isnan(bound)
     }
-    with mlflow.start_run(run_name=run_name, tags={k: str(v) for k, v in tags.items()}) as run:
-        if params:
-            mlflow.log_params({k: str(v) for k, v in params.items()})
-        mlflow.log_metrics(values)
-        return run.info.run_id
+    with store_lock(tracking_uri):
+        mlflow.set_tracking_uri(tracking_uri)
+        mlflow.set_experiment(experiment)
+        tag_text = {key: str(value) for key, value in tags.items()}
+        with mlflow.start_run(run_name=run_name, tags=tag_text) as run:
+            if params:
+                mlflow.log_params({key: str(value) for key, value in params.items()})
+            mlflow.log_metrics(values)
+            return run.info.run_id
