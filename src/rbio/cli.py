@@ -1,0 +1,207 @@
+"""Command line: ``rbio ask`` (questions to any model) and ``rbio compare`` (MLflow runs table).
+
+Examples::
+
+    rbio ask "Is a knockdown of CPAMD8 in RPE1 cells likely to result in differential expression
+    of SPARC? The answer is either yes or no." --model results/models/EXP/loco_k562
+    rbio ask --questions questions.txt --model EXP --base Qwen/Qwen2.5-3B-Instruct --style cot
+    rbio compare --tag stage=eval --tag split=loco_k562
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rbio.evaluation.published import MANIFEST, PUBLISHED_VARIANTS, published_name
+
+DEFAULT_PUBLISHED_DIR = "results/published"
+DEFAULT_BASE = "results/models/base"
+
+
+class CliError(Exception):
+    """A user error: printed without a traceback, exit status 2."""
+
+
+# --------------------------------------------------------------------------------------------
+# rbio ask
+# --------------------------------------------------------------------------------------------
+
+
+def read_questions(inline: Sequence[str], questions_file: str | None) -> list[str]:
+    """Inline questions, then the file's lines (blank lines and ``#`` comments skipped)."""
+    questions = [q.strip() for q in inline if q.strip()]
+    if questions_file:
+        path = Path(questions_file)
+        if not path.is_file():
+            raise CliError(f"questions file {path} does not exist")
+        questions += [
+            line.strip()
+            for line in path.read_text().splitlines()
+            if line.strip() and not line.lstrip().startswith("#")
+        ]
+    if not questions:
+        raise CliError("no question given: pass one as an argument or --questions FILE")
+    return questions
+
+
+def resolve_model(model: str, base: str, published_dir: str) -> tuple[str, str | None]:
+    """(model folder, checkpoint folder or None) for a path or a released variant name."""
+    path = Path(model)
+    if path.is_dir():
+        if (path / "config.json").is_file():
+            return str(path), None
+        if (path / MANIFEST).is_file() or list(path.glob("*.index.json")):
+            return _checked_base(base, model), str(path)
+        raise CliError(f"{path} is neither a model folder (config.json) nor a checkpoint folder")
+    name = published_name(model)
+    if name in PUBLISHED_VARIANTS:
+        checkpoint = Path(published_dir) / name
+        if not (checkpoint / MANIFEST).is_file():
+            raise CliError(
+                f"released checkpoint {name} is not downloaded to {checkpoint}; run "
+                f"`snakemake results/published/{name}/manifest.json` (about 40 GB) or pass "
+                "--download"
+            )
+        return _checked_base(base, model), str(checkpoint)
+    raise CliError(
+        f"model '{model}' not found: give a model folder (with config.json), a downloaded "
+        f"checkpoint folder, or a released variant ({', '.join(PUBLISHED_VARIANTS)})"
+    )
+
+
+def _checked_base(base: str, model: str) -> str:
+    if Path(base).is_dir() or (base.count("/") == 1 and not Path(base).exists()):
+        return base
+    raise CliError(f"base model {base} for checkpoint {model} does not exist (set --base)")
+
+
+def ask(args: argparse.Namespace) -> int:
+    from rbio.data.prompts import SYSTEM_PROMPTS
+    from rbio.evaluation.generate import GenerationSettings, generate_hf, load_for_evaluation
+    from rbio.rewards.parsing import parse_answer, parse_completion
+
+    questions = read_questions(args.question, args.questions)
+    if args.download:
+        name = published_name(args.model)
+        if name in PUBLISHED_VARIANTS and not Path(args.model).is_dir():
+            from rbio.evaluation.published import download_checkpoint
+
+            download_checkpoint(name, Path(args.published_dir) / name)
+    model_dir, checkpoint = resolve_model(args.model, args.base, args.published_dir)
+    model, tokenizer = load_for_evaluation(model_dir, checkpoint)
+    conversations = [
+        [
+            {"role": "system", "content": SYSTEM_PROMPTS[args.style]},
+            {"role": "user", "content": question},
+        ]
+        for question in questions
+    ]
+    settings = GenerationSettings(
+        greedy=True, num_samples=0, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size
+    )
+    completions = generate_hf(
+        model, tokenizer, conversations, settings, progress=len(questions) > 1
+    )
+    records = []
+    for question, text in zip(questions, completions.greedy, strict=True):
+        text = text or ""
+        records.append(
+            {
+                "question": question,
+                "think": parse_completion(text).section("think").strip(),
+                "answer": parse_answer(text),
+                "completion": text,
+            }
+        )
+    if args.json:
+        print(json.dumps(records, indent=2))
+    else:
+        for record in records:
+            print(f"Q: {record['question']}")
+            print(f"think: {record['think'] or '(none)'}")
+            print(
+                f"answer: {record['answer'] or '(unparseable: ' + record['completion'][:200] + ')'}"
+            )
+            print()
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# rbio compare
+# --------------------------------------------------------------------------------------------
+
+
+def parse_tags(pairs: Sequence[str]) -> dict[str, str]:
+    tags = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise CliError(f"--tag expects KEY=VALUE, got '{pair}'")
+        tags[key] = value
+    return tags
+
+
+def compare(args: argparse.Namespace) -> int:
+    import os
+
+    from rbio.reporting.mlflow_compare import search_runs_table, write_runs_table
+
+    uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if not uri:
+        raise CliError("no tracking store: pass --tracking-uri or set MLFLOW_TRACKING_URI")
+    table = search_runs_table(uri, args.experiment, parse_tags(args.tag))
+    if args.out:
+        write_runs_table(table, args.out)
+    import pandas as pd
+
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print(table.to_string(index=False) if len(table) else "no runs match")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rbio", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    ask_parser = commands.add_parser("ask", help="ask a model yes/no questions")
+    ask_parser.add_argument("question", nargs="*", help="question text(s)")
+    ask_parser.add_argument("--questions", help="file with one question per line")
+    ask_parser.add_argument(
+        "--model", required=True, help="model folder, checkpoint folder, or released variant"
+    )
+    ask_parser.add_argument("--base", default=DEFAULT_BASE, help="base model for checkpoints")
+    ask_parser.add_argument("--published-dir", default=DEFAULT_PUBLISHED_DIR)
+    ask_parser.add_argument("--download", action="store_true", help="download a released variant")
+    ask_parser.add_argument("--style", choices=["nocot", "cot"], default="nocot")
+    ask_parser.add_argument("--max-new-tokens", type=int, default=1024)
+    ask_parser.add_argument("--batch-size", type=int, default=16)
+    ask_parser.add_argument("--json", action="store_true", help="print JSON records")
+    ask_parser.set_defaults(handler=ask)
+
+    compare_parser = commands.add_parser("compare", help="table of MLflow runs filtered by tags")
+    compare_parser.add_argument("--tracking-uri", help="default: $MLFLOW_TRACKING_URI")
+    compare_parser.add_argument("--experiment", default="rbio")
+    compare_parser.add_argument("--tag", action="append", default=[], help="KEY=VALUE filter")
+    compare_parser.add_argument("--out", help="also write the table as CSV")
+    compare_parser.set_defaults(handler=compare)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except CliError as error:
+        print(f"rbio {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

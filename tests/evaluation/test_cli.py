@@ -1,0 +1,75 @@
+"""The rbio command line: ask (single and batched questions), compare, clear errors."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pandas as pd
+import pytest
+
+from rbio.cli import main
+from rbio.evaluation.tracking import log_evaluation_run
+
+QUESTION = (
+    "Is a knockdown of PERT1 in K562 cells likely to result in differential expression of GENE2? "
+    "The answer is either yes or no."
+)
+
+
+def test_ask_prints_think_and_answer(tiny_model_dir, capsys):
+    assert main(["ask", QUESTION, "--model", str(tiny_model_dir), "--max-new-tokens", "8"]) == 0
+    out = capsys.readouterr().out
+    assert f"Q: {QUESTION}" in out and "think:" in out and "answer:" in out
+
+
+def test_ask_batches_a_questions_file(tiny_model_dir, tmp_path, capsys):
+    path = tmp_path / "questions.txt"
+    path.write_text(f"# a comment\n{QUESTION}\n\n{QUESTION.replace('GENE2', 'GENE3')}\n")
+    argv = ["ask", "--questions", str(path), "--model", str(tiny_model_dir), "--json"]
+    assert main([*argv, "--max-new-tokens", "8", "--style", "cot"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert [r["question"][-40:] for r in records] == [
+        QUESTION[-40:],
+        QUESTION.replace("GENE2", "GENE3")[-40:],
+    ]
+    assert all({"think", "answer", "completion"} <= set(r) for r in records)
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ("does/not/exist/anywhere", "not found"),
+        ("EXP", "rbio1-EXP is not downloaded"),
+    ],
+)
+def test_ask_missing_model_is_a_clear_error(model, message, tmp_path, capsys):
+    argv = ["ask", QUESTION, "--model", model, "--published-dir", str(tmp_path)]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_ask_without_question_is_an_error(tiny_model_dir, capsys):
+    assert main(["ask", "--model", str(tiny_model_dir)]) == 2
+    assert "no question given" in capsys.readouterr().err
+
+
+def test_compare_prints_and_writes_runs(tmp_path, capsys):
+    uri = os.environ["MLFLOW_TRACKING_URI"]
+    metrics = pd.DataFrame(
+        {
+            "metric": ["f1"],
+            "value": [0.5],
+            "ci_low": [0.4],
+            "ci_high": [0.6],
+            "stratum": ["all"],
+            "n": [3],
+        }
+    )
+    tags = {"variant": "EXP", "split": "loco_k562", "seed": 1, "stage": "eval", "config_hash": "x"}
+    log_evaluation_run(metrics, tracking_uri=uri, experiment="rbio", tags=tags)
+    out = tmp_path / "runs.csv"
+    assert main(["compare", "--tag", "stage=eval", "--out", str(out)]) == 0
+    assert "EXP" in capsys.readouterr().out
+    assert pd.read_csv(out)["f1"].tolist() == [0.5]
+    assert main(["compare", "--tag", "oops"]) == 2
