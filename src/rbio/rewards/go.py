@@ -192,11 +192,27 @@ class GoLikelihoodReward(GoReward):
     Under DeepSpeed ZeRO-3 every rank must run the same forward passes; ranks whose batches hold
     different numbers of GO jobs would wait on each other, so use it with ZeRO-2 or one process.
 
-    Example (any causal LM and its tokenizer)::
+    Example with a random two-layer Qwen2 and a byte-level tokenizer trained on the spot:
 
-        reward = GoLikelihoodReward(model, tokenizer)
-        reward(completions, pert=["TP53"], gene=["MDM2"], pert_go_terms=[["DNA binding"]],
-               gene_go_terms=[[]])  # -> [-3.21]
+    >>> import torch
+    >>> from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    >>> from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+    >>> backend = Tokenizer(models.BPE())
+    >>> backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    >>> backend.train_from_iterator(["TP53 binds DNA"], trainers.BpeTrainer(
+    ...     vocab_size=300, special_tokens=["<pad>"], show_progress=False,
+    ...     initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    >>> tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>")
+    >>> _ = torch.manual_seed(0)
+    >>> model = Qwen2ForCausalLM(Qwen2Config(vocab_size=len(tokenizer), hidden_size=32,
+    ...     intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+    ...     num_key_value_heads=2))
+    >>> reward = GoLikelihoodReward(model, tokenizer)
+    >>> scores = reward(["<gene_info>TP53 binds DNA.</gene_info>", "no gene info"],
+    ...                 pert=["TP53", "TP53"], gene=["MDM2", "MDM2"],
+    ...                 pert_go_terms=[["DNA binding"], []], gene_go_terms=[[], []])
+    >>> scores[0] < 0, scores[1]
+    (True, None)
     """
 
     __name__ = "go_likelihood"
