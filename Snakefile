@@ -11,6 +11,7 @@ report: "workflow/report/workflow.rst"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/verifiers.smk"
 include: "workflow/rules/prompts.smk"
 include: "workflow/rules/grpo.smk"
 include: "workflow/rules/evaluate.smk"
@@ -28,6 +29,11 @@ rule all:
 rule data:
     input:
         data_targets(),
+
+
+rule verifiers:
+    input:
+        verifier_targets(),
 
 
 rule prompts:

@@ -213,7 +213,9 @@ def parse_obo(path: str | Path, relations: tuple[str, ...] = ("is_a", "part_of")
             for line in lines:
                 tag, sep, value = line.partition(":")
                 if not sep:
-                    raise GoFormatError(f"{path}, stanza at line {start}: '{line}' is not tag: value")
+                    raise GoFormatError(
+                        f"{path}, stanza at line {start}: '{line}' is not tag: value"
+                    )
                 # Drop trailing "! comment" and {qualifiers}; names keep everything.
                 value = value.strip()
                 tags[tag.strip()].append(value)
@@ -308,7 +310,9 @@ def index_from_edge_files(
         frame["gene"] = frame["source_id"].map(symbol_of)
         unmapped = frame["gene"].isna()
         if unmapped.any():
-            log.info("%s: %d row(s) with a GeneID absent from %s", path, int(unmapped.sum()), genes_csv)
+            log.info(
+                "%s: %d row(s) with a GeneID absent from %s", path, int(unmapped.sum()), genes_csv
+            )
         frame = frame[~unmapped]
         node_names = pd.read_csv(nodes[aspect])
         names.update(zip(node_names["identifier"], node_names["name"], strict=True))

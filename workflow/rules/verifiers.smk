@@ -1,0 +1,85 @@
+# Verifiers: GO index, gene embeddings, the MLP verifier per split, TranscriptFormer/expression PMI.
+
+
+def verifier_targets():
+    return [
+        "results/verifiers/go/index.parquet",
+        f"results/verifiers/embeddings/{CFG.verifiers.embeddings.source}.safetensors",
+        *expand("results/verifiers/mlp/{split}/metrics.json", split=SPLITS),
+        "results/verifiers/tf_pmi/questions.parquet",
+    ]
+
+
+def embedding_inputs(wildcards):
+    """go_svd is built from the propagated GO annotations; the other kinds need none."""
+    if wildcards.emb == "go_svd":
+        return {"propagated": "results/verifiers/go/propagated.parquet"}
+    return {}
+
+
+rule build_go_index:
+    input:
+        perturbqa="results/data/perturbqa.parquet",
+    output:
+        index="results/verifiers/go/index.parquet",
+        propagated="results/verifiers/go/propagated.parquet",
+        coverage="results/verifiers/go/coverage.json",
+    log:
+        "logs/verifiers/go/build_go_index.log",
+    benchmark:
+        "benchmarks/verifiers/go/build_go_index.tsv"
+    script:
+        "../scripts/build_go_index.py"
+
+
+rule gene_embeddings:
+    input:
+        unpack(embedding_inputs),
+        perturbqa="results/data/perturbqa.parquet",
+    output:
+        embedding="results/verifiers/embeddings/{emb}.safetensors",
+        coverage="results/verifiers/embeddings/{emb}.coverage.json",
+    log:
+        "logs/verifiers/embeddings/{emb}.log",
+    benchmark:
+        "benchmarks/verifiers/embeddings/{emb}.tsv"
+    wildcard_constraints:
+        emb="esm2|go_svd|onehot",
+    script:
+        "../scripts/gene_embeddings.py"
+
+
+rule train_mlp_verifier:
+    input:
+        train="results/splits/{split}/train.parquet",
+        test="results/splits/{split}/test.parquet",
+        embedding=f"results/verifiers/embeddings/{CFG.verifiers.embeddings.source}.safetensors",
+    output:
+        model="results/verifiers/mlp/{split}/model.safetensors",
+        config="results/verifiers/mlp/{split}/config.json",
+        scores="results/verifiers/mlp/{split}/scores.parquet",
+        metrics="results/verifiers/mlp/{split}/metrics.json",
+    log:
+        "logs/verifiers/mlp/{split}.log",
+    benchmark:
+        "benchmarks/verifiers/mlp/{split}.tsv"
+    script:
+        "../scripts/train_mlp_verifier.py"
+
+
+rule precompute_tf_pmi:
+    input:
+        perturbqa="results/data/perturbqa.parquet",
+    output:
+        pmi="results/verifiers/tf_pmi/pmi.parquet",
+        questions="results/verifiers/tf_pmi/questions.parquet",
+        report="results/verifiers/tf_pmi/report.json",
+    log:
+        "logs/verifiers/tf_pmi/precompute_tf_pmi.log",
+    benchmark:
+        "benchmarks/verifiers/tf_pmi/precompute_tf_pmi.tsv"
+    # TranscriptFormer needs a GPU; the expression backend runs anywhere.
+    resources:
+        gpu=1 if CFG.verifiers.tf_pmi.backend == "transcriptformer" else 0,
+    script:
+        "../scripts/precompute_tf_pmi.py"
