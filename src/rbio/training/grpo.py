@@ -457,7 +457,22 @@ def training_summary(
         "seconds_per_step": round(sum(step_seconds) / len(step_seconds), 4)
         if step_seconds
         else None,
+        "step_seconds": _step_time_stats(step_seconds),
         **failures,
+    }
+
+
+def _step_time_stats(seconds: list[float]) -> dict[str, float] | None:
+    """Median / mean / p90 / total step time of this process's steps (resumed runs: since resume)."""
+    if not seconds:
+        return None
+    ordered = sorted(seconds)
+    return {
+        "median": round(ordered[len(ordered) // 2], 4),
+        "mean": round(sum(ordered) / len(ordered), 4),
+        "p90": round(ordered[int(0.9 * (len(ordered) - 1))], 4),
+        "total": round(sum(ordered), 3),
+        "steps_timed": len(ordered),
     }
 
 

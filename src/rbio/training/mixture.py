@@ -122,4 +122,3 @@ def _repeat_indices(available: int, wanted: int, rng: np.random.Generator) -> li
     indices = list(range(available)) * full
     indices += sorted(rng.choice(available, size=rest, replace=False).tolist())
     return indices
-

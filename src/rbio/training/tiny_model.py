@@ -304,10 +304,14 @@ def tokenizer_corpus(perturbqa_parquet: str | Path) -> list[str]:
 
 
 def prompt_texts() -> list[str]:
-    """The prompt stage's fixed texts (system prompts, question templates) when it provides them."""
-    try:
-        from rbio.data import prompts
-    except ImportError:
-        return []
-    provider = getattr(prompts, "tokenizer_texts", None)
-    return list(provider()) if callable(provider) else []
+    """The prompt stage's fixed texts: system prompts and question templates (gene slots empty)."""
+    from rbio.data import prompts
+
+    texts = list(prompts.SYSTEM_PROMPTS.values())
+    for line in prompts.CELL_LINES.values():
+        texts += [
+            template.text.format(pert="", gene="", cell_line=line)
+            for template in prompts.DE_TEMPLATES
+        ]
+    texts.append(prompts.COEXPRESSION_TEMPLATE.format(pert="", gene=""))
+    return texts
