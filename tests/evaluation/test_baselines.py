@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -58,7 +60,7 @@ def test_best_mcc_threshold_separates_perfectly_separable_scores():
 
 def test_best_mcc_threshold_of_a_constant_score_is_harmless():
     threshold, mcc = best_mcc_threshold(np.array([0, 1, 0]), np.zeros(3))
-    assert mcc == 0.0 and np.isfinite(threshold)
+    assert mcc == 0.0 and threshold == np.inf  # no informative cut: answer "no"
 
 
 def test_folds_hold_out_lines_for_loco_and_groups_otherwise():
@@ -147,7 +149,9 @@ def test_evaluate_baselines_writes_every_baseline(tmp_path):
     assert value["gene_prior"]["mcc"] > 0.3  # the shared propensity is learnable
     assert value["gene_prior"]["auroc_per_gene"] == pytest.approx(0.5)
     assert value["mlp_verifier"]["tpr"] == 0.0  # 0.4 < the verifier's 0.5
-    assert (out / "thresholds.json").is_file() and (out / "scores.parquet").is_file()
+    thresholds = json.loads((out / "thresholds.json").read_text())  # strict JSON: no Infinity
+    assert thresholds["majority"]["threshold"] is None
+    assert (out / "scores.parquet").is_file()
 
 
 def test_missing_mlp_score_names_the_row(tmp_path):

@@ -115,7 +115,10 @@ def out_of_fold_priors(train: pd.DataFrame, folds: np.ndarray) -> dict[str, np.n
 
 
 def best_mcc_threshold(label: np.ndarray, score: np.ndarray) -> tuple[float, float]:
-    """(threshold, MCC) maximising MCC of ``score >= threshold``; ties keep the higher cut."""
+    """(threshold, MCC) maximising MCC of ``score >= threshold``; ties keep the higher cut.
+
+    The threshold is ``inf`` (predict "no" everywhere) when no cut beats MCC 0.
+    """
     label = np.asarray(label, dtype=int)
     score = np.asarray(score, dtype=float)
     order = np.argsort(-score, kind="stable")
@@ -128,8 +131,11 @@ def best_mcc_threshold(label: np.ndarray, score: np.ndarray) -> tuple[float, flo
     fn, tn = positives - tp, negatives - fp
     denominator = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
     mcc = np.divide(tp * tn - fp * fn, denominator, out=np.zeros_like(tp), where=denominator > 0)
+    # Candidate 0 predicts nothing "yes" (MCC 0): a score with no informative cut answers "no".
+    thresholds = np.r_[np.inf, sorted_scores[last_of_level]]
+    mcc = np.r_[0.0, mcc]
     best = int(np.argmax(mcc))
-    return float(sorted_scores[last_of_level][best]), float(mcc[best])
+    return float(thresholds[best]), float(mcc[best])
 
 
 # --------------------------------------------------------------------------------------------
@@ -222,7 +228,11 @@ def baseline_scores(
     def add(name: str, test_score: np.ndarray, threshold: float, how: str, train_mcc=None):
         out[f"{name}_score"] = test_score
         out[f"{name}_predicted"] = (test_score >= threshold).astype(int)
-        thresholds[name] = {"threshold": threshold, "chosen_by": how, "train_mcc": train_mcc}
+        thresholds[name] = {
+            "threshold": threshold if np.isfinite(threshold) else None,  # None: never "yes"
+            "chosen_by": how,
+            "train_mcc": train_mcc,
+        }
 
     add("majority", np.zeros(len(test)), np.inf, "always no")
     folds = fold_groups(train, test_lines_are_new)
