@@ -38,6 +38,14 @@ def machine_problems(
                 "config key 'grpo.use_vllm' is true but the vllm package is not installed "
                 "(pip install vllm with the CUDA build matching torch), or set grpo.use_vllm: false."
             )
+    if processes > 1 and cuda:
+        import importlib.util
+
+        if importlib.util.find_spec("deepspeed") is None:
+            problems.append(
+                f"the job runs on {processes} GPUs with DeepSpeed ZeRO-3 (grpo.deepspeed_config) "
+                "but the deepspeed package is not installed (pip install deepspeed)."
+            )
     if processes > 1 and cuda and cuda_devices < processes:
         problems.append(
             f"the job asks for {processes} GPU processes (resources gpu={processes}) but only "
