@@ -34,8 +34,12 @@ def resource(profile: dict[str, Any], rule: str, name: str, attempt: int = 1, th
         expression = profile.get("default-resources", {}).get(name)
     if not isinstance(expression, str):
         return expression
-    # Profile values are Python expressions of `attempt` and `threads` (our own, trusted file).
-    return eval(expression, {"__builtins__": {}}, {"attempt": attempt, "threads": threads})
+    # Like Snakemake: a value is a Python expression of `attempt` and `threads` (our own, trusted
+    # file) when it evaluates, else a plain string (a partition name).
+    try:
+        return eval(expression, {"__builtins__": {}}, {"attempt": attempt, "threads": threads})
+    except (NameError, SyntaxError):
+        return expression
 
 
 def gpu_rules(profile: dict[str, Any]) -> set[str]:

@@ -129,10 +129,19 @@ def submitted_job_ids(snakemake_output: str) -> list[int]:
     return [int(job_id) for job_id in _SUBMITTED.findall(snakemake_output)]
 
 
-def wait_for_job(workdir: Path, rule: str, state: str, timeout: float = 120) -> SchedulerJob:
-    """Poll the controller until a job of `rule` from `workdir` is in `state`."""
+def wait_for_job(
+    workdir: Path,
+    rule: str,
+    state: str,
+    timeout: float = 120,
+    process: subprocess.Popen | None = None,
+) -> SchedulerJob:
+    """Poll the controller until a job of `rule` from `workdir` is in `state` (while the
+    submitting `process`, if given, still runs)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"snakemake exited ({process.returncode}) before {rule} ran")
         for job in jobs_in(workdir):
             if job.rule == rule and job.state == state:
                 return job
