@@ -6,6 +6,15 @@ configuration's MLP settings, and prints one row per line plus the mean. Takes ~
 on one CPU thread.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/mlp_verifier_loco.py [--epochs N] [--out FILE]
+
+Measured (go_svd 128-d, hidden 64, seed 42, --epochs 5; November 2026, 1 CPU thread):
+
+    held-out line  global AUROC  per-gene AUROC  per-gene, pair unseen elsewhere
+    k562           0.8965        0.6281          0.5961
+    rpe1           0.9467        0.6275          0.5822
+    hepg2          0.9179        0.6786          0.6262
+    jurkat         0.9383        0.6795          0.6220
+    mean           0.9249        0.6534          0.6066
 """
 
 from __future__ import annotations
