@@ -129,11 +129,12 @@ def loco_per_line(frame: pd.DataFrame, prompt: str, stem: Path, variants=()) -> 
             .pivot_table(index="model", columns="split", values="value")
             .reindex(index=models, columns=splits)
         )
-        image = ax.imshow(grid.to_numpy(float), cmap="viridis", vmin=0, vmax=1, aspect="auto")
+        lowest = -1 if metric == "mcc" else 0  # MCC runs from -1
+        image = ax.imshow(grid.to_numpy(float), cmap="viridis", vmin=lowest, vmax=1, aspect="auto")
         for (i, j), value in np.ndenumerate(grid.to_numpy(float)):
             text = "—" if np.isnan(value) else f"{value:.2f}"
             ax.text(j, i, text, ha="center", va="center", fontsize=8,
-                    color="white" if not np.isnan(value) and value < 0.55 else "black")  # fmt: skip
+                    color="white" if not np.isnan(value) and value < (lowest + 1) * 0.55 else "black")  # fmt: skip
         ax.set_xticks(range(len(splits)), [s.removeprefix("loco_") for s in splits])
         ax.set_yticks(range(len(models)), models)
         ax.set_xlabel("held-out cell line")
