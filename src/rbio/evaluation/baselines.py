@@ -173,9 +173,19 @@ def pair_lookup(table: pd.DataFrame, rows: pd.DataFrame, value: str, fill: float
 
 
 def tf_pmi_scores(pmi_path: str | Path, rows: pd.DataFrame) -> np.ndarray:
-    table = pd.read_parquet(pmi_path)
-    _require(table, ["gene_a", "gene_b", "pmi"], pmi_path)
-    return pair_lookup(table[["gene_a", "gene_b", "pmi"]], rows, "pmi", fill=0.0)
+    import pyarrow.parquet as pq
+
+    names = pq.read_schema(pmi_path).names
+    missing = [column for column in ("gene_a", "gene_b", "pmi") if column not in names]
+    if missing:
+        raise BaselineInputError(f"{pmi_path}: missing column(s) {missing}; has {names}")
+    # A TranscriptFormer matrix has ~10^8 pairs: read only those between genes of these rows.
+    genes = sorted(set(rows["pert"].astype(str)) | set(rows["gene"].astype(str)))
+    table = pd.read_parquet(
+        pmi_path, columns=["gene_a", "gene_b", "pmi"], filters=[("gene_a", "in", genes)]
+    )
+    table = table[table["gene_b"].isin(genes)]
+    return pair_lookup(table, rows, "pmi", fill=0.0)
 
 
 class GoSimilarity:
