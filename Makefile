@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 # The whole DAG on the embedded default: tiny model, local executor, sqlite MLflow under results/.
 run: setup
-	$(BIN)/snakemake --profile profiles/laptop --configfile config/tiny.yaml all
+	$(BIN)/snakemake all --profile profiles/laptop --configfile config/tiny.yaml
 
 # Fast unit tests plus the workflow integration tests on the tiny preset (CPU).
 test: setup
