@@ -201,7 +201,7 @@ def test_pins_match_the_development_environment(name):
     for spec in _env(name)["dependencies"]:
         exact = re.fullmatch(r"([\w.-]+)=(\d[\w.]*)", spec) if isinstance(spec, str) else None
         if exact and exact.group(1) != "python":
-            package, version = exact.groups()
+            package, version = exact.group(1).replace("_", "-"), exact.group(2)
             assert installed.get(package) == version, (
                 f"envs/{name}.yaml pins {spec}, .venv has {installed.get(package)}"
             )
