@@ -72,6 +72,22 @@ class SchedulerJob:
     partition: str
 
     @property
+    def memory_mb(self) -> float:
+        """MinMemoryNode in MB (scontrol prints 8000M, 62.50G, ...)."""
+        match = re.fullmatch(r"([\d.]+)([KMGT]?)", self.min_memory)
+        if match is None:
+            raise ValueError(f"job {self.job_id}: unreadable memory {self.min_memory!r}")
+        scale = {"K": 1 / 1024, "M": 1, "": 1, "G": 1024, "T": 1024**2}[match.group(2)]
+        return float(match.group(1)) * scale
+
+    @property
+    def time_limit_minutes(self) -> int:
+        """TimeLimit in minutes (scontrol prints [days-]hours:minutes:seconds)."""
+        days, _, clock = self.time_limit.rpartition("-")
+        hours, minutes, seconds = (int(part) for part in clock.split(":"))
+        return int(days or 0) * 1440 + hours * 60 + minutes + (seconds > 0)
+
+    @property
     def requested_gpus(self) -> int:
         match = re.search(r"gres:gpu(?::[^:,]+)?:(\d+)", self.tres_per_job)
         return int(match.group(1)) if match else 0
@@ -84,12 +100,23 @@ def rule_of_comment(comment: str) -> str:
     return comment.removeprefix("rule_").split("_wildcards_")[0]
 
 
-def jobs_in(workdir: Path) -> list[SchedulerJob]:
-    """Every job the controller still knows whose working directory is `workdir`."""
+def newest_job_id() -> int:
+    """The highest job id the controller knows (0 when none): jobs submitted later are newer."""
+    ids = [
+        int(fields["JobId"])
+        for line in _run("scontrol", "-o", "show", "job").splitlines()
+        if "JobId" in (fields := _key_values(line))
+    ]
+    return max(ids, default=0)
+
+
+def jobs_in(workdir: Path, after: int = 0) -> list[SchedulerJob]:
+    """Every job the controller still knows whose working directory is `workdir` and whose id is
+    above `after` (an earlier test run may have used the same folder)."""
     jobs = []
     for line in _run("scontrol", "-o", "show", "job").splitlines():
         fields = _key_values(line)
-        if fields.get("WorkDir") != str(workdir):
+        if fields.get("WorkDir") != str(workdir) or int(fields["JobId"]) <= after:
             continue
         jobs.append(
             SchedulerJob(
@@ -133,6 +160,7 @@ def wait_for_job(
     workdir: Path,
     rule: str,
     state: str,
+    after: int = 0,
     timeout: float = 120,
     process: subprocess.Popen | None = None,
 ) -> SchedulerJob:
@@ -142,7 +170,7 @@ def wait_for_job(
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"snakemake exited ({process.returncode}) before {rule} ran")
-        for job in jobs_in(workdir):
+        for job in jobs_in(workdir, after):
             if job.rule == rule and job.state == state:
                 return job
         time.sleep(1)

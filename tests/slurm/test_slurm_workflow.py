@@ -15,23 +15,37 @@ import json
 import re
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
+from safetensors import safe_open
 
 from tests.helpers import run_workflow
 from tests.slurm import profile_values, scheduler
 
 pytestmark = pytest.mark.slurm
 
-# The tiny preset's DAG up to these targets goes through the scheduler.
-TARGETS = ("data",)
+# A slice of `all_variants` on the tiny preset that runs every rule kind: data, all verifiers, the
+# prompts of every source, the base model, GRPO training of the variant mixing all sources, model
+# evaluation (GPU rule) of it and of the base model, and the baselines.
+VARIANT = "TF+GO+MLP+EXP"
+SPLIT = "loco_k562"
+TARGETS = (
+    "data",
+    "verifiers",
+    f"results/models/{VARIANT}/{SPLIT}/config.json",
+    f"results/eval/{VARIANT}/{SPLIT}/nocot/metrics.parquet",
+    f"results/eval/base/{SPLIT}/nocot/metrics.parquet",
+    f"results/eval/baselines/{SPLIT}/scores.parquet",
+)
 RESILIENCE_SNAKEFILE = Path(__file__).parent / "resilience_workflow" / "Snakefile"
 # Outputs that legitimately differ between two runs (tracking stores, run ids, wall times).
 VOLATILE_PARTS = {"mlflow", "checkpoints"}
 VOLATILE_NAMES = {"run.json", "mlflow.db"}
-VOLATILE_JSON_KEYS = re.compile(r"(run_id|time|seconds|duration|date|host|path|uri)", re.I)
+VOLATILE_JSON_KEYS = re.compile(r"(run_id|time|second|duration|date|host|path|uri)", re.I)
 
 
 def _rules_by_kind(snakemake_output: str) -> tuple[set[str], set[str]]:
@@ -58,11 +72,24 @@ def profile() -> dict:
     return profile_values.merged(profile_values.SLURM, profile_values.SLURM_CI)
 
 
+@dataclass(frozen=True)
+class SlurmRun:
+    workdir: Path
+    # Snakemake's console output.
+    output: str
+    # Jobs with higher ids were submitted by this run.
+    after_job_id: int
+
+    def jobs(self) -> list[scheduler.SchedulerJob]:
+        return scheduler.jobs_in(self.workdir, self.after_job_id)
+
+
 @pytest.fixture(scope="module")
-def slurm_run(slurm_config, data_dir, tmp_path_factory):
+def slurm_run(slurm_config, data_dir, tmp_path_factory) -> SlurmRun:
     workdir = tmp_path_factory.mktemp("slurm_run")
+    after = scheduler.newest_job_id()
     result = run_workflow(workdir, *TARGETS, args=tuple(profile_values.slurm_command()))
-    return workdir, result.stdout + result.stderr
+    return SlurmRun(workdir, result.stdout + result.stderr, after)
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +100,8 @@ def local_run(data_dir, tmp_path_factory):
 
 
 def test_every_job_went_through_sbatch(slurm_run, slurm_config):
-    workdir, output = slurm_run
-    jobs = scheduler.jobs_in(workdir)
+    output = slurm_run.output
+    jobs = slurm_run.jobs()
     submitted_rules, local_rules = _rules_by_kind(output)
     assert jobs, "the scheduler knows no job of this run"
     assert submitted_rules, "Snakemake submitted nothing"
@@ -91,21 +118,18 @@ def test_every_job_went_through_sbatch(slurm_run, slurm_config):
 
 
 def test_jobs_got_the_profiles_resources(slurm_run, profile):
-    workdir, _ = slurm_run
-    for job in scheduler.jobs_in(workdir):
+    for job in slurm_run.jobs():
         expected_partition = profile_values.resource(profile, job.rule, "slurm_partition")
         memory_mb = profile_values.resource(profile, job.rule, "mem_mb")
         runtime_minutes = profile_values.resource(profile, job.rule, "runtime")
         assert job.partition == expected_partition, job
-        assert job.min_memory == f"{memory_mb}M", job
-        hours, minutes = divmod(runtime_minutes, 60)
-        assert job.time_limit.endswith(f"{hours:02d}:{minutes:02d}:00"), job
+        assert job.memory_mb == memory_mb, job
+        assert job.time_limit_minutes == runtime_minutes, job
 
 
 def test_gpu_rules_were_submitted_with_a_gpu_request(slurm_run, profile):
-    workdir, output = slurm_run
-    declared = _declared_gpus(output)
-    jobs = scheduler.jobs_in(workdir)
+    declared = _declared_gpus(slurm_run.output)
+    jobs = slurm_run.jobs()
     for job in jobs:
         assert job.requested_gpus == declared[job.rule], job
         if job.requested_gpus:
@@ -142,6 +166,13 @@ def _same_content(left: Path, right: Path) -> bool:
         except AssertionError:
             return False
         return True
+    if left.suffix == ".safetensors":
+        # Same tensors and metadata; the header's key order is not part of the content.
+        with safe_open(left, "pt") as one, safe_open(right, "pt") as other:
+            names = set(one.keys())
+            if one.metadata() != other.metadata() or names != set(other.keys()):
+                return False
+            return all(torch.equal(one.get_tensor(name), other.get_tensor(name)) for name in names)
     if left.suffix == ".json":
         return _stable_json(json.loads(left.read_text())) == _stable_json(
             json.loads(right.read_text())
@@ -150,8 +181,7 @@ def _same_content(left: Path, right: Path) -> bool:
 
 
 def test_results_equal_the_local_run(slurm_run, local_run):
-    slurm_workdir, _ = slurm_run
-    on_slurm, local = _comparable_files(slurm_workdir), _comparable_files(local_run)
+    on_slurm, local = _comparable_files(slurm_run.workdir), _comparable_files(local_run)
     assert on_slurm.keys() == local.keys()
     assert any(name.endswith(".parquet") for name in local)
     differing = [name for name in sorted(local) if not _same_content(local[name], on_slurm[name])]
@@ -177,25 +207,26 @@ def _run_resilience(workdir: Path, *targets: str, extra: tuple[str, ...] = ()):
 def test_a_failed_job_is_resubmitted_with_the_profiles_retry_resources(
     slurm_config, profile, tmp_path
 ):
+    after = scheduler.newest_job_id()
     result = subprocess.run(
         _run_resilience(tmp_path, "out/flaky.txt", "out/gpu.txt"),
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-5000:]
-    flaky = [job for job in scheduler.jobs_in(tmp_path) if job.rule == "flaky"]
+    flaky = [job for job in scheduler.jobs_in(tmp_path, after) if job.rule == "flaky"]
     # First attempt failed in the scheduler's eyes, the profile's retry was a new sbatch job ...
     assert [job.state for job in flaky] == ["FAILED", "COMPLETED"], flaky
     assert flaky[0].exit_code == "1:0"
     # ... with the memory and time the profile grants a second attempt.
     for job, attempt in zip(flaky, (1, 2), strict=True):
-        assert job.min_memory == f"{profile_values.resource(profile, 'flaky', 'mem_mb', attempt)}M"
+        assert job.memory_mb == profile_values.resource(profile, "flaky", "mem_mb", attempt)
     assert (tmp_path / "out" / "flaky.txt").read_text().strip() == "attempt 2"
     records = scheduler.completion_records(slurm_config)
     if records:
         assert [records[job.job_id]["JobState"] for job in flaky] == ["FAILED", "COMPLETED"]
 
     # A GPU job got a GPU from the scheduler, and the job saw it.
-    (gpu_job,) = [job for job in scheduler.jobs_in(tmp_path) if job.rule == "gpu_probe"]
+    (gpu_job,) = [job for job in scheduler.jobs_in(tmp_path, after) if job.rule == "gpu_probe"]
     assert gpu_job.requested_gpus == 1
     assert re.fullmatch(
         r"CUDA_VISIBLE_DEVICES=\d+", (tmp_path / "out" / "gpu.txt").read_text().strip()
@@ -203,6 +234,7 @@ def test_a_failed_job_is_resubmitted_with_the_profiles_retry_resources(
 
 
 def test_a_rerun_after_scancel_redoes_only_the_cancelled_work(slurm_config, tmp_path):
+    after = scheduler.newest_job_id()
     console = tmp_path / "first_run.log"
     with console.open("w") as sink:
         first = subprocess.Popen(
@@ -212,14 +244,16 @@ def test_a_rerun_after_scancel_redoes_only_the_cancelled_work(slurm_config, tmp_
             stdout=sink, stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:
-            slow = scheduler.wait_for_job(tmp_path, "slow", "RUNNING", timeout=180, process=first)
+            slow = scheduler.wait_for_job(
+                tmp_path, "slow", "RUNNING", after, timeout=180, process=first
+            )
             scheduler.cancel(slow.job_id)
             first.wait(timeout=300)
         finally:
             if first.poll() is None:
                 first.kill()
     assert first.returncode != 0, console.read_text()[-3000:]
-    jobs_before = scheduler.jobs_in(tmp_path)
+    jobs_before = scheduler.jobs_in(tmp_path, after)
     states = sorted((job.rule, job.state) for job in jobs_before)
     expected = [("quick", "COMPLETED"), ("quick", "COMPLETED"), ("slow", "CANCELLED")]
     assert states == expected, jobs_before
@@ -232,7 +266,7 @@ def test_a_rerun_after_scancel_redoes_only_the_cancelled_work(slurm_config, tmp_
     )  # fmt: skip
     assert rerun.returncode == 0, rerun.stderr[-5000:]
     known = {job.job_id for job in jobs_before}
-    new_jobs = [job for job in scheduler.jobs_in(tmp_path) if job.job_id not in known]
+    new_jobs = [job for job in scheduler.jobs_in(tmp_path, after) if job.job_id not in known]
     # The quick jobs' results were kept; only the cancelled job and what depends on it ran again.
     assert sorted(job.rule for job in new_jobs if job.rule) == ["final", "slow"], new_jobs
     assert all(job.state == "COMPLETED" for job in new_jobs)
