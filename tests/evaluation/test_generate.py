@@ -54,7 +54,7 @@ def _frame(greedy, samples, labels, settings):
     return predictions_frame(rows, Completions(greedy, samples), settings, parse_answer)
 
 
-def test_unparseable_greedy_answer_counts_as_an_error():
+def test_unparseable_greedy_answer_is_scored_no_and_counted():
     yes, no, junk = "<answer>yes</answer>", "<answer>no</answer>", "I think so"
     settings = GenerationSettings(greedy=True, num_samples=2)
     frame = _frame(
@@ -64,7 +64,7 @@ def test_unparseable_greedy_answer_counts_as_an_error():
         settings,
     )
     assert frame["answer"].tolist() == ["yes", None, None, "no"]
-    assert frame["predicted"].tolist() == [1, 0, 1, 0]  # unparseable -> the wrong answer
+    assert frame["predicted"].tolist() == [1, 0, 0, 0]  # unparseable -> "no"
     assert frame["p_yes"].tolist() == [0.5, 0.5, 1.0, 0.0]  # none parsed -> 0.5
     assert frame["unparseable"].tolist() == [False, True, True, False]
     assert frame["unparseable_samples"].tolist() == [0.0, 1.0, 0.0, 0.5]
@@ -77,7 +77,7 @@ def test_majority_of_samples_without_greedy():
         [None] * 3, [[yes, yes, no], [yes, no, "?"], ["?", "?", "?"]], [1, 1, 0], settings
     )
     assert frame["answer"].tolist() == ["yes", "no", None]  # a tie is "no"
-    assert frame["predicted"].tolist() == [1, 0, 1]
+    assert frame["predicted"].tolist() == [1, 0, 0]  # nothing parsed -> "no"
 
 
 def test_greedy_only_scores_with_the_greedy_answer():

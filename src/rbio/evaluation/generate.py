@@ -12,9 +12,10 @@ What is scored (documented in the README's evaluation section):
 - P(yes) is the share of "yes" among the *parsed* samples (0.5 when none parsed: no
   information); without samples it is the greedy answer (1/0, 0.5 when unparseable). P(yes)
   ranks the rows for the AUROCs;
-- an unparseable hard answer stays in the denominator and counts as an error of the kind the row
-  allows (a missed DE pair or a false alarm), so a model that never answers gets TPR = TNR = 0;
-  its rate is reported as metric ``unparseable`` (and ``unparseable_samples`` for samples).
+- an unparseable hard answer stays in the denominator and is scored as "no": the model did not
+  claim differential expression. A model that never answers then scores exactly like the
+  majority baseline (TPR 0, TNR 1, MCC 0), never better; its rate is reported beside every
+  table as metric ``unparseable`` (and ``unparseable_samples`` for samples).
 """
 
 from __future__ import annotations
@@ -279,10 +280,8 @@ def predictions_frame(
     frame["answer"] = hard
     frame["unparseable"] = hard.isna().to_numpy()
     answered_yes = (hard == "yes").to_numpy()
-    # Unparseable: the opposite of the truth (an error), never a free "no".
-    frame["predicted"] = np.where(frame["unparseable"], 1 - frame["label"], answered_yes).astype(
-        int
-    )
+    # Unparseable: no claim of DE, i.e. "no"; its rate is reported next to every metric.
+    frame["predicted"] = answered_yes.astype(int)
     frame["score"] = frame["p_yes"].astype(float)
     n_samples = max(settings.num_samples, 1)
     frame["unparseable_samples"] = (

@@ -261,8 +261,9 @@ def write_tables(
             wide = split_table(frame, split, prompt, variants=variants)
             caption = (
                 f"Split {split}, prompt {prompt}: all test rows; 95% CI from a bootstrap over "
-                "perturbations. Baselines use no prompt. An unparseable model answer counts as an "
-                "error (a model that never answers scores TPR = TNR = 0, MCC -1): see Unparseable."
+                "perturbations. Baselines use no prompt. An unparseable model answer is scored as "
+                '"no" (a model that never answers scores like the majority baseline): see '
+                "Unparseable."
             )
             strata = strata_table(frame, split, prompt)
             extra = "\n**MCC by stratum**\n\n" + to_markdown(strata)
