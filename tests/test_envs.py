@@ -33,7 +33,7 @@ RECOMMENDED_ENVS = {
     "gene_embeddings": "verifiers",
     "train_mlp_verifier": "verifiers",
     "precompute_tf_pmi": "verifiers",
-    "build_tiny_model": "training",
+    "prepare_base_model": "training",
     "train_grpo": "training",
     "evaluate_model": "evaluation",
     "download_published_checkpoint": "evaluation",

@@ -136,7 +136,7 @@ def test_systematically_failing_reward_stops_the_run(tmp_path, tiny_model_dir, e
 
 def test_clear_errors_for_bad_inputs(tmp_path, tiny_model_dir, exp_prompts):
     cfg = tiny_config(max_steps=2)
-    with pytest.raises(ModelPathError, match="nowhere.*build_tiny_model"):
+    with pytest.raises(ModelPathError, match="nowhere.*prepare_base_model"):
         train_grpo(
             make_job(tmp_path, tmp_path / "nowhere", exp_prompts),
             cfg,

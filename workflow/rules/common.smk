@@ -1,5 +1,6 @@
 # Shared by every stage: config validation, typed config, wildcard constraints, input functions.
 
+import os
 import re
 
 from snakemake.utils import min_version, validate
@@ -26,6 +27,15 @@ wildcard_constraints:
     source=_alternatives(SOURCES),
     variant=_alternatives(VARIANTS),
     prompt=_alternatives(["nocot", "cot"]),
+
+
+# The tracking store every stage logs to: $MLFLOW_TRACKING_URI when set, else config
+# mlflow.tracking_uri. Declared so that cluster jobs receive it.
+os.environ.setdefault("MLFLOW_TRACKING_URI", CFG.mlflow.resolved_uri())
+
+
+envvars:
+    "MLFLOW_TRACKING_URI",
 
 
 def data_dir():

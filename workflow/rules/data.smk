@@ -17,13 +17,13 @@ def data_targets():
 rule acquire_perturbqa:
     output:
         "results/data/raw/perturbqa/{line}-{task}.csv",
+    log:
+        "logs/data/acquire_perturbqa/{line}-{task}.log",
+    wildcard_constraints:
+        task="de|dir",
     params:
         source=CFG.data.source,
         local_dir=data_dir(),
-    wildcard_constraints:
-        task="de|dir",
-    log:
-        "logs/data/acquire_perturbqa/{line}-{task}.log",
     script:
         "../scripts/acquire_perturbqa.py"
 
@@ -31,11 +31,11 @@ rule acquire_perturbqa:
 rule acquire_hgnc_aliases:
     output:
         "results/data/raw/hgnc_aliases.tsv.gz",
+    log:
+        "logs/data/acquire_hgnc_aliases.log",
     params:
         source=CFG.data.source,
         local_dir=data_dir(),
-    log:
-        "logs/data/acquire_hgnc_aliases.log",
     script:
         "../scripts/acquire_hgnc_aliases.py"
 
@@ -48,12 +48,12 @@ rule ingest_perturbqa:
     output:
         table="results/data/perturbqa.parquet",
         report="results/data/ingest_report.json",
-    params:
-        lines=LINES,
     log:
         "logs/data/ingest_perturbqa.log",
     benchmark:
         "benchmarks/data/ingest_perturbqa.tsv"
+    params:
+        lines=LINES,
     script:
         "../scripts/ingest_perturbqa.py"
 

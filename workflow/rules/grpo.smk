@@ -10,7 +10,7 @@ def base_model_inputs(wildcards):
     return {}
 
 
-rule build_tiny_model:
+rule prepare_base_model:
     input:
         unpack(base_model_inputs),
     output:
@@ -23,16 +23,7 @@ rule build_tiny_model:
         base=CFG.model_base,
         seed=CFG.seed,
     script:
-        "../scripts/build_tiny_model.py"
-
-
-# The tracking store every stage logs to: $MLFLOW_TRACKING_URI when set, else config
-# mlflow.tracking_uri. Declared so that cluster jobs receive it.
-os.environ.setdefault("MLFLOW_TRACKING_URI", CFG.mlflow.resolved_uri())
-
-
-envvars:
-    "MLFLOW_TRACKING_URI",
+        "../scripts/prepare_base_model.py"
 
 
 def grpo_targets():

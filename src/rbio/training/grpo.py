@@ -100,7 +100,7 @@ def check_inputs(job: GrpoJob, cfg: Config) -> Variant:
     if not (base / "config.json").is_file():
         raise ModelPathError(
             f"base model folder {base} does not exist or has no config.json "
-            "(built by the build_tiny_model rule)"
+            "(built by the prepare_base_model rule)"
         )
     return variant
 

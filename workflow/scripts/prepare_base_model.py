@@ -1,0 +1,12 @@
+"""Snakemake adapter: materialise the base model folder (tiny offline model, local folder or hub
+snapshot)."""
+
+from pathlib import Path
+
+from rbio.logs import log_to
+from rbio.training.tiny_model import resolve_base_model, tokenizer_corpus
+
+log_to(snakemake.log[0])
+base: str = snakemake.params.base
+corpus = tokenizer_corpus(snakemake.input.perturbqa) if base == "tiny" else []
+resolve_base_model(base, Path(snakemake.output.config).parent, corpus, snakemake.params.seed)
