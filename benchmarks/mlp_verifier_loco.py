@@ -2,7 +2,7 @@
 
 Builds the tidy table and the loco splits with the data stage's own functions, the GO index and
 go_svd embedding with the verifier stage's, trains one verifier per held-out line with the paper
-configuration's MLP settings, and prints one row per line plus the mean. Takes ~2 min per line
+configuration's MLP settings (5 epochs), and prints one row per line plus the mean. Takes ~2 min per line
 on one CPU thread.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/mlp_verifier_loco.py [--epochs N] [--out FILE]
@@ -16,7 +16,7 @@ Measured (go_svd 128-d, hidden 64, seed 42, --epochs 5; November 2026, 1 CPU thr
     jurkat         0.9383        0.6795          0.6220
     mean           0.9249        0.6534          0.6066
 
-With the paper configuration's 20 epochs (no flag): k562 0.8905 / 0.6395, rpe1 0.9450 / 0.6276,
+With 20 epochs (--epochs 20): k562 0.8905 / 0.6395, rpe1 0.9450 / 0.6276,
 hepg2 0.9163 / 0.6641, jurkat 0.9370 / 0.6599; mean 0.9222 / 0.6478 (global / per-gene): longer
 training fits the embeddings more and transfers slightly worse.
 """
