@@ -2,10 +2,13 @@
 
 import os
 import re
+from pathlib import Path
 
 from snakemake.utils import min_version, validate
 
-from rbio.config import CELL_LINES, SOURCES, load_config
+from rbio.config import SOURCES, load_config, split_lines
+from rbio.evaluation.baselines import BASELINES
+from rbio.evaluation.published import published_name
 
 min_version("9.0")
 
@@ -41,3 +44,222 @@ envvars:
 def data_dir():
     """Local data folder (config data.local_dir, overridden by $RBIO_DATA_DIR)."""
     return str(CFG.data.resolved_dir())
+
+
+# --- data --------------------------------------------------------------------------------------
+
+
+def data_targets():
+    return [
+        "results/data/perturbqa.parquet",
+        *expand("results/splits/{split}/leak_report.json", split=SPLITS),
+    ]
+
+
+# --- prompts -----------------------------------------------------------------------------------
+
+
+def prompt_targets():
+    return expand(
+        "results/prompts/{source_split}",
+        source_split=[f"{source}/{split}" for source, split in CFG.source_splits()],
+    )
+
+
+def verifier_inputs(wildcards):
+    """The verifier output a source's prompts are scored by (EXP needs none)."""
+    source = wildcards.source
+    if source == "mlp":
+        return {"mlp_scores": f"results/verifiers/mlp/{wildcards.split}/scores.parquet"}
+    if source == "tf":
+        return {"tf_questions": "results/verifiers/tf_pmi/questions.parquet"}
+    if source.startswith("go"):
+        return {"go_index": "results/verifiers/go/index.parquet"}
+    return {}
+
+
+# --- verifiers ---------------------------------------------------------------------------------
+
+
+def verifier_targets():
+    return [
+        "results/verifiers/go/index.parquet",
+        f"results/verifiers/embeddings/{CFG.verifiers.embeddings.source}.safetensors",
+        *expand("results/verifiers/mlp/{split}/metrics.json", split=SPLITS),
+        "results/verifiers/tf_pmi/questions.parquet",
+    ]
+
+
+def embedding_inputs(wildcards):
+    """go_svd is built from the propagated GO annotations; the other kinds need none."""
+    if wildcards.emb == "go_svd":
+        return {"propagated": "results/verifiers/go/propagated.parquet"}
+    return {}
+
+
+# --- grpo --------------------------------------------------------------------------------------
+
+
+def base_model_inputs(wildcards):
+    """The tiny model's tokenizer is trained on the PerturbQA gene symbols; hub models need none."""
+    if CFG.model_base == "tiny":
+        return {"perturbqa": "results/data/perturbqa.parquet"}
+    return {}
+
+
+def grpo_targets():
+    """The trained model of every (variant, split) in the config."""
+    return [
+        f"results/models/{variant}/{split}/config.json"
+        for variant, split in CFG.variant_splits()
+    ]
+
+
+_MACHINE_CHECKED = []
+
+
+def check_local_machine():
+    """Local runs fail while the DAG is built when grpo needs hardware this machine lacks
+    (bf16/vLLM without CUDA); cluster and dry runs are checked when the job starts."""
+    if workflow.local_exec and not workflow.dryrun and not _MACHINE_CHECKED:
+        from rbio.training.checks import check_machine
+
+        check_machine(CFG.grpo)
+        _MACHINE_CHECKED.append(True)
+
+
+def grpo_inputs(wildcards):
+    """The base model and one prompt dataset per source of the variant."""
+    check_local_machine()
+    sources = CFG.variants[wildcards.variant].sources
+    return {
+        "base": "results/models/base/config.json",
+        **{
+            f"prompts_{source}": f"results/prompts/{source}/{wildcards.split}"
+            for source in sources
+        },
+    }
+
+
+# --- evaluate ----------------------------------------------------------------------------------
+
+
+PUBLISHED = [published_name(name) for name in CFG.evaluation.published]
+MODELS = [*VARIANTS, "base", *PUBLISHED]
+
+
+def evaluated_splits():
+    """Splits any variant is trained on: the base model, baselines and checkpoints use them too."""
+    return sorted({split for _, split in CFG.variant_splits()})
+
+
+def evaluation_entries():
+    """(model, kind, split) of every evaluation the config asks for."""
+    entries = [(variant, "trained", split) for variant, split in CFG.variant_splits()]
+    for split in evaluated_splits():
+        if CFG.evaluation.base_model:
+            entries.append(("base", "base", split))
+        entries += [(name, "published", split) for name in PUBLISHED]
+    return entries
+
+
+def metrics_entries():
+    """Every metrics file with what it describes (tables and figures are built from these)."""
+    models = [
+        dict(model=model, kind=kind, split=split, prompt=prompt,
+             path=f"results/eval/{model}/{split}/{prompt}/metrics.parquet")
+        for model, kind, split in evaluation_entries()
+        for prompt in CFG.evaluation.prompt_styles
+    ]  # fmt: skip
+    baselines = [
+        dict(model=name, kind="baseline", split=split, prompt="",
+             path=f"results/eval/baselines/{split}/{name}/metrics.parquet")
+        for split in evaluated_splits()
+        for name in BASELINES
+    ]  # fmt: skip
+    return models + baselines
+
+
+def evaluation_targets():
+    return [entry["path"] for entry in metrics_entries()]
+
+
+def evaluate_model_inputs(wildcards):
+    """The split's test rows and the model folder (published: base model + downloaded shards)."""
+    inputs = {"test": f"results/splits/{wildcards.split}/test.parquet"}
+    if wildcards.model in PUBLISHED:
+        inputs["model"] = "results/models/base/config.json"
+        inputs["checkpoint"] = f"results/published/{wildcards.model}/manifest.json"
+    elif wildcards.model == "base":
+        inputs["model"] = "results/models/base/config.json"
+    else:
+        inputs["model"] = (
+            f"results/models/{wildcards.model}/{wildcards.split}/config.json"
+        )
+        inputs["run"] = f"results/models/{wildcards.model}/{wildcards.split}/run.json"
+    return inputs
+
+
+def model_kind(wildcards):
+    if wildcards.model in PUBLISHED:
+        return "published"
+    return "base" if wildcards.model == "base" else "trained"
+
+
+# --- paper -------------------------------------------------------------------------------------
+
+
+def paper_table_files():
+    stems = [
+        f"{split}_{prompt}"
+        for split in evaluated_splits()
+        for prompt in CFG.evaluation.prompt_styles
+    ]
+    stems += [f"loco_mean_{prompt}" for prompt in CFG.evaluation.prompt_styles]
+    stems.append("reported")
+    return [
+        f"results/tables/{stem}.{ext}" for stem in stems for ext in ("csv", "md", "tex")
+    ]
+
+
+def paper_figure_files():
+    stems = [
+        f"metrics_{split}_{prompt}"
+        for split in evaluated_splits()
+        for prompt in CFG.evaluation.prompt_styles
+    ]
+    for prompt in CFG.evaluation.prompt_styles:
+        stems += [f"loco_per_line_{prompt}", f"composition_ladder_{prompt}"]
+    stems.append("cot_vs_nocot")
+    return [f"results/figures/{stem}.{ext}" for stem in stems for ext in ("png", "pdf")]
+
+
+def paper_targets():
+    return [
+        *paper_table_files(),
+        *paper_figure_files(),
+        "results/tables/metrics_long.csv",
+        "results/tables/mlflow_runs.csv",
+    ]
+
+
+def _figure_report(path):
+    """PNGs go into the report (PDFs are for the paper)."""
+    if not path.endswith(".png"):
+        return path
+    name = Path(path).stem
+    caption = next(
+        (
+            f"../report/{stem}.rst"
+            for stem in (
+                "metrics",
+                "loco_per_line",
+                "composition_ladder",
+                "cot_vs_nocot",
+            )
+            if name.startswith(stem)
+        ),
+    )
+    return report(
+        path, category="Figures", subcategory=name.rsplit("_", 1)[0], caption=caption
+    )

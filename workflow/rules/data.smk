@@ -7,13 +7,6 @@ localrules:
     acquire_hgnc_aliases,
 
 
-def data_targets():
-    return [
-        "results/data/perturbqa.parquet",
-        *expand("results/splits/{split}/leak_report.json", split=SPLITS),
-    ]
-
-
 rule acquire_perturbqa:
     output:
         "results/data/raw/perturbqa/{line}-{task}.csv",
@@ -21,6 +14,8 @@ rule acquire_perturbqa:
         "logs/data/acquire_perturbqa/{line}-{task}.log",
     wildcard_constraints:
         task="de|dir",
+    conda:
+        "../../envs/data.yaml"
     params:
         source=CFG.data.source,
         local_dir=data_dir(),
@@ -33,6 +28,8 @@ rule acquire_hgnc_aliases:
         "results/data/raw/hgnc_aliases.tsv.gz",
     log:
         "logs/data/acquire_hgnc_aliases.log",
+    conda:
+        "../../envs/data.yaml"
     params:
         source=CFG.data.source,
         local_dir=data_dir(),
@@ -52,6 +49,8 @@ rule ingest_perturbqa:
         "logs/data/ingest_perturbqa.log",
     benchmark:
         "benchmarks/data/ingest_perturbqa.tsv"
+    conda:
+        "../../envs/data.yaml"
     params:
         lines=LINES,
     script:
@@ -69,5 +68,7 @@ rule make_split:
         "logs/splits/{split}.log",
     benchmark:
         "benchmarks/splits/{split}.tsv"
+    conda:
+        "../../envs/data.yaml"
     script:
         "../scripts/make_split.py"

@@ -1,71 +1,6 @@
 # Evaluation: every model (trained variants, the base model, released rbio1 checkpoints) on the
 # test rows of its splits with each system prompt, and the baselines on the same rows.
 
-from rbio.config import split_lines
-from rbio.evaluation.baselines import BASELINES
-from rbio.evaluation.published import published_name
-
-PUBLISHED = [published_name(name) for name in CFG.evaluation.published]
-MODELS = [*VARIANTS, "base", *PUBLISHED]
-
-
-def evaluated_splits():
-    """Splits any variant is trained on: the base model, baselines and checkpoints use them too."""
-    return sorted({split for _, split in CFG.variant_splits()})
-
-
-def evaluation_entries():
-    """(model, kind, split) of every evaluation the config asks for."""
-    entries = [(variant, "trained", split) for variant, split in CFG.variant_splits()]
-    for split in evaluated_splits():
-        if CFG.evaluation.base_model:
-            entries.append(("base", "base", split))
-        entries += [(name, "published", split) for name in PUBLISHED]
-    return entries
-
-
-def metrics_entries():
-    """Every metrics file with what it describes (tables and figures are built from these)."""
-    models = [
-        dict(model=model, kind=kind, split=split, prompt=prompt,
-             path=f"results/eval/{model}/{split}/{prompt}/metrics.parquet")
-        for model, kind, split in evaluation_entries()
-        for prompt in CFG.evaluation.prompt_styles
-    ]  # fmt: skip
-    baselines = [
-        dict(model=name, kind="baseline", split=split, prompt="",
-             path=f"results/eval/baselines/{split}/{name}/metrics.parquet")
-        for split in evaluated_splits()
-        for name in BASELINES
-    ]  # fmt: skip
-    return models + baselines
-
-
-def evaluation_targets():
-    return [entry["path"] for entry in metrics_entries()]
-
-
-def evaluate_model_inputs(wildcards):
-    """The split's test rows and the model folder (published: base model + downloaded shards)."""
-    inputs = {"test": f"results/splits/{wildcards.split}/test.parquet"}
-    if wildcards.model in PUBLISHED:
-        inputs["model"] = "results/models/base/config.json"
-        inputs["checkpoint"] = f"results/published/{wildcards.model}/manifest.json"
-    elif wildcards.model == "base":
-        inputs["model"] = "results/models/base/config.json"
-    else:
-        inputs["model"] = (
-            f"results/models/{wildcards.model}/{wildcards.split}/config.json"
-        )
-        inputs["run"] = f"results/models/{wildcards.model}/{wildcards.split}/run.json"
-    return inputs
-
-
-def model_kind(wildcards):
-    if wildcards.model in PUBLISHED:
-        return "published"
-    return "base" if wildcards.model == "base" else "trained"
-
 
 rule evaluate_model:
     input:
@@ -80,6 +15,8 @@ rule evaluate_model:
         "benchmarks/eval/{model}/{split}/{prompt}.tsv"
     wildcard_constraints:
         model=_alternatives(MODELS),
+    conda:
+        "../../envs/evaluation.yaml"
     resources:
         gpu=1,
     params:
@@ -101,6 +38,8 @@ rule download_published_checkpoint:
         "logs/published/{checkpoint}.log",
     wildcard_constraints:
         checkpoint=_alternatives(PUBLISHED) if PUBLISHED else "rbio1-[A-Za-z+-]+",
+    conda:
+        "../../envs/evaluation.yaml"
     script:
         "../scripts/download_published_checkpoint.py"
 
@@ -123,6 +62,8 @@ rule evaluate_baselines:
         "logs/eval/baselines/{split}.log",
     benchmark:
         "benchmarks/eval/baselines/{split}.tsv"
+    conda:
+        "../../envs/evaluation.yaml"
     params:
         test_lines_are_new=lambda wildcards: not (
             set(split_lines(wildcards.split, LINES)[0])

@@ -1,14 +1,5 @@
 # GRPO training: the base model, then one model per (variant, split).
 
-import os
-
-
-def base_model_inputs(wildcards):
-    """The tiny model's tokenizer is trained on the PerturbQA gene symbols; hub models need none."""
-    if CFG.model_base == "tiny":
-        return {"perturbqa": "results/data/perturbqa.parquet"}
-    return {}
-
 
 rule prepare_base_model:
     input:
@@ -19,45 +10,13 @@ rule prepare_base_model:
         "logs/models/base/build.log",
     benchmark:
         "benchmarks/models/base/build.tsv"
+    conda:
+        "../../envs/training.yaml"
     params:
         base=CFG.model_base,
         seed=CFG.seed,
     script:
         "../scripts/prepare_base_model.py"
-
-
-def grpo_targets():
-    """The trained model of every (variant, split) in the config."""
-    return [
-        f"results/models/{variant}/{split}/config.json"
-        for variant, split in CFG.variant_splits()
-    ]
-
-
-_MACHINE_CHECKED = []
-
-
-def check_local_machine():
-    """Local runs fail while the DAG is built when grpo needs hardware this machine lacks
-    (bf16/vLLM without CUDA); cluster and dry runs are checked when the job starts."""
-    if workflow.local_exec and not workflow.dryrun and not _MACHINE_CHECKED:
-        from rbio.training.checks import check_machine
-
-        check_machine(CFG.grpo)
-        _MACHINE_CHECKED.append(True)
-
-
-def grpo_inputs(wildcards):
-    """The base model and one prompt dataset per source of the variant."""
-    check_local_machine()
-    sources = CFG.variants[wildcards.variant].sources
-    return {
-        "base": "results/models/base/config.json",
-        **{
-            f"prompts_{source}": f"results/prompts/{source}/{wildcards.split}"
-            for source in sources
-        },
-    }
 
 
 rule train_grpo:
@@ -72,6 +31,8 @@ rule train_grpo:
         "logs/models/{variant}/{split}/train.log",
     benchmark:
         "benchmarks/models/{variant}/{split}/train.tsv"
+    conda:
+        "../../envs/training.yaml"
     resources:
         gpu=1,
     params:

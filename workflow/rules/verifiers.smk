@@ -1,22 +1,6 @@
 # Verifiers: GO index, gene embeddings, the MLP verifier per split, TranscriptFormer/expression PMI.
 
 
-def verifier_targets():
-    return [
-        "results/verifiers/go/index.parquet",
-        f"results/verifiers/embeddings/{CFG.verifiers.embeddings.source}.safetensors",
-        *expand("results/verifiers/mlp/{split}/metrics.json", split=SPLITS),
-        "results/verifiers/tf_pmi/questions.parquet",
-    ]
-
-
-def embedding_inputs(wildcards):
-    """go_svd is built from the propagated GO annotations; the other kinds need none."""
-    if wildcards.emb == "go_svd":
-        return {"propagated": "results/verifiers/go/propagated.parquet"}
-    return {}
-
-
 rule build_go_index:
     input:
         perturbqa="results/data/perturbqa.parquet",
@@ -28,6 +12,8 @@ rule build_go_index:
         "logs/verifiers/go/build_go_index.log",
     benchmark:
         "benchmarks/verifiers/go/build_go_index.tsv"
+    conda:
+        "../../envs/verifiers.yaml"
     script:
         "../scripts/build_go_index.py"
 
@@ -45,6 +31,8 @@ rule gene_embeddings:
         "benchmarks/verifiers/embeddings/{emb}.tsv"
     wildcard_constraints:
         emb="esm2|go_svd|onehot",
+    conda:
+        "../../envs/verifiers.yaml"
     script:
         "../scripts/gene_embeddings.py"
 
@@ -63,6 +51,8 @@ rule train_mlp_verifier:
         "logs/verifiers/mlp/{split}.log",
     benchmark:
         "benchmarks/verifiers/mlp/{split}.tsv"
+    conda:
+        "../../envs/verifiers.yaml"
     script:
         "../scripts/train_mlp_verifier.py"
 
@@ -78,6 +68,12 @@ rule precompute_tf_pmi:
         "logs/verifiers/tf_pmi/precompute_tf_pmi.log",
     benchmark:
         "benchmarks/verifiers/tf_pmi/precompute_tf_pmi.tsv"
+    conda:
+        (
+            "../../envs/transcriptformer.yaml"
+            if CFG.verifiers.tf_pmi.backend == "transcriptformer"
+            else "../../envs/verifiers.yaml"
+        )
     # TranscriptFormer needs a GPU; the expression backend runs anywhere.
     resources:
         gpu=1 if CFG.verifiers.tf_pmi.backend == "transcriptformer" else 0,
