@@ -17,22 +17,6 @@ from tests.helpers import REPO
 
 BIN = Path(sys.executable).parent
 SNAKEMAKE_FILES = ["Snakefile", "workflow/", "tests/slurm/resilience_workflow/Snakefile"]
-# `snakemake --lint` findings accepted for now, each with who resolves it and how. Any other
-# finding fails test_snakemake_lint_finds_nothing_new; test_pending_snakemake_lints lists these
-# as expected failures until they are gone (then delete the entry).
-PENDING_LINTS = {
-    "Specify a conda environment or container for each rule.": (
-        "`conda:` directives go in once the stages are final: envs/*.yaml are ready, the "
-        "rule -> environment mapping is tests/test_envs.py RECOMMENDED_ENVS"
-    ),
-    "Mixed rules and functions in same snakefile.": (
-        "stage owners: move input/target functions of workflow/rules/*.smk into common.smk "
-        "(or a functions module)"
-    ),
-    "Param out_dir is a prefix of input or output file but hardcoded": (
-        "paper.smk owner: derive paper_figures' out_dir from its outputs (a lambda on output)"
-    ),
-}
 
 
 def _run(*command: str, timeout: float = 120, env: dict | None = None):
@@ -84,14 +68,7 @@ def snakemake_lints(data_dir) -> dict[str, list[str]]:
     return _snakemake_lints(data_dir)
 
 
-def test_snakemake_lint_finds_nothing_new(snakemake_lints):
-    new = {title: places for title, places in snakemake_lints.items() if title not in PENDING_LINTS}
-    assert not new, "snakemake --lint:\n" + "\n".join(
-        f"{title}\n    " + "\n    ".join(places) for title, places in new.items()
+def test_snakemake_lint_is_clean(snakemake_lints):
+    assert not snakemake_lints, "snakemake --lint:\n" + "\n".join(
+        f"{title}\n    " + "\n    ".join(places) for title, places in snakemake_lints.items()
     )
-
-
-@pytest.mark.parametrize("title", sorted(PENDING_LINTS))
-def test_pending_snakemake_lints(snakemake_lints, title):
-    if title in snakemake_lints:
-        pytest.xfail(f"{len(snakemake_lints[title])} x '{title}': {PENDING_LINTS[title]}")
