@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: setup run paper test test-slow lint clean
+.PHONY: setup run test test-slow test-slurm lint clean
 
 setup: $(VENV)/.installed
 
@@ -28,6 +28,10 @@ test: setup
 # Everything but SLURM: adds the slow tests (learning curve, whole paper target).
 test-slow: setup
 	$(BIN)/pytest -m "not slurm and not gpu"
+
+# The SLURM profile against a real one-node scheduler started here (needs root or sudo).
+test-slurm: setup
+	.ci/slurm.sh
 
 lint: setup
 	$(BIN)/ruff check src tests workflow benchmarks

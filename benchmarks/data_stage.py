@@ -34,11 +34,15 @@ def main() -> int:
         for tsv in sorted(Path(workdir, "benchmarks").rglob("*.tsv")):
             with open(tsv) as handle:
                 record = next(csv.DictReader(handle, delimiter="\t"))
-            rows.append((str(tsv.relative_to(workdir)), float(record["s"]), float(record["max_rss"])))
+            rows.append(
+                (str(tsv.relative_to(workdir)), float(record["s"]), float(record["max_rss"]))
+            )
     print(f"{'job':55s} {'seconds':>8s} {'max RSS MB':>11s}")
     for name, seconds, rss in rows:
         print(f"{name:55s} {seconds:8.2f} {rss:11.0f}")
-    print(f"\ndata stage, paper config (4 lines, {sum('splits/' in r[0] for r in rows)} splits), 2 cores: {wall:.1f} s wall (goal <= 60 s)")
+    print(
+        f"\ndata stage, paper config (4 lines, {sum('splits/' in r[0] for r in rows)} splits), 2 cores: {wall:.1f} s wall (goal <= 60 s)"
+    )
     return 0 if wall <= 60 else 1
 
 
