@@ -34,8 +34,12 @@ wildcard_constraints:
 
 # Jobs import the rbio package; in a per-rule conda environment (--software-deployment-method
 # conda) it is not installed, so the checkout's src/ goes on the import path of every job.
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    filter(None, [str(Path(workflow.basedir) / "src"), os.environ.get("PYTHONPATH")])
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(
+        filter(
+            None, [str(Path(workflow.basedir) / "src"), os.environ.get("PYTHONPATH")]
+        )
+    )
 )
 
 # The tracking store every stage logs to: $MLFLOW_TRACKING_URI when set, else config
