@@ -56,6 +56,14 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
+class SplitsConfig:
+    loco: tuple[str, ...]
+    single: tuple[str, ...]
+    all: bool
+    max_test_rows: int | None
+
+
+@dataclass(frozen=True)
 class PromptsConfig:
     templates: str
     negated_fraction: float
@@ -156,7 +164,7 @@ class MlflowConfig:
 class Config:
     seed: int
     data: DataConfig
-    splits: dict[str, Any]
+    splits: SplitsConfig
     prompts: PromptsConfig
     verifiers: VerifiersConfig
     model_base: str
@@ -169,9 +177,9 @@ class Config:
     @property
     def split_names(self) -> list[str]:
         """Every split the data stage builds, in a stable order."""
-        names = [f"loco_{line}" for line in self.splits["loco"]]
-        names += [f"single_{line}" for line in self.splits["single"]]
-        if self.splits["all"]:
+        names = [f"loco_{line}" for line in self.splits.loco]
+        names += [f"single_{line}" for line in self.splits.single]
+        if self.splits.all:
             names.append("all")
         return names
 
@@ -241,7 +249,12 @@ def load_config(raw: Mapping[str, Any]) -> Config:
     partial = Config(
         seed=raw["seed"],
         data=DataConfig(source=data["source"], local_dir=data["local_dir"], cell_lines=cell_lines),
-        splits=dict(splits),
+        splits=SplitsConfig(
+            loco=tuple(splits["loco"]),
+            single=tuple(splits["single"]),
+            all=splits["all"],
+            max_test_rows=splits["max_test_rows"],
+        ),
         prompts=PromptsConfig(**raw["prompts"]),
         verifiers=verifiers,
         model_base=raw["model"]["base"],

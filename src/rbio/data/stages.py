@@ -75,7 +75,7 @@ def split(
         pd.read_parquet(table_path),
         split_name,
         config.data.cell_lines,
-        max_test_rows=config.splits["max_test_rows"],
+        max_test_rows=config.splits.max_test_rows,
         seed=config.seed,
     )
     write_parquet(train, out_train)
