@@ -1,21 +1,57 @@
 # Two commands a newcomer needs:  `make run` (tiny preset, offline) and `make test`.
-# Every install step uses constraints.txt, which pins torch (CPU wheel here, CUDA on a cluster).
+# Every install comes from uv.lock (exact versions of every distribution); `make lock` refreshes it.
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# uv itself lives in a small tools venv, at the version pyproject.toml requires.
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+UV_VERSION := $(shell sed -n 's/^required-version = "==\(.*\)"/\1/p' pyproject.toml)
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_PYTHON := $(PYTHON)
+export UV_PYTHON_DOWNLOADS := never
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: setup run test test-slow test-slurm lint clean
+# torch: the lock pins one version; the machine picks its build. With a GPU (nvidia-smi found),
+# PyPI's CUDA build and its CUDA runtime packages, exactly as locked; without one, the CPU build of
+# the same version, and the CUDA runtime packages are left out. The CPU build comes from pip's
+# find-links where the machine sets them, else from PyTorch's CPU index.
+ACCELERATOR ?= $(if $(shell command -v nvidia-smi),cuda,cpu)
+EXTRAS ?= test
+TORCH_VERSION = $(shell $(PYTHON) scripts/lock_info.py version torch)
+CUDA_ONLY = $(shell $(PYTHON) scripts/lock_info.py cuda-runtime)
+TORCH_CPU_FROM ?= $(if $(PIP_FIND_LINKS),--find-links $(PIP_FIND_LINKS),--index https://download.pytorch.org/whl/cpu)
+
+.PHONY: setup lock envs run test test-slow test-slurm lint clean
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml constraints.txt
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
-	$(BIN)/pip check
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
+
+$(VENV)/.installed: pyproject.toml uv.lock | $(UV)
+ifeq ($(ACCELERATOR),cuda)
+	$(UV) sync --frozen $(addprefix --extra ,$(EXTRAS) gpu)
+	$(BIN)/python scripts/lock_info.py check-installed $(EXTRAS) gpu
+else
+	$(UV) sync --frozen $(addprefix --extra ,$(EXTRAS)) --no-install-package torch $(addprefix --no-install-package ,$(CUDA_ONLY))
+	$(UV) pip install --python $(BIN)/python --no-deps $(TORCH_CPU_FROM) torch==$(TORCH_VERSION)
+	$(BIN)/python scripts/lock_info.py check-installed $(EXTRAS)
+endif
 	touch $@
+
+# Re-resolve every dependency to today's newest allowed versions (the pipeline's lock and
+# TranscriptFormer's), then regenerate envs/*.yaml from them.
+lock: | $(UV)
+	$(UV) lock --upgrade
+	$(UV) lock --upgrade --project envs/transcriptformer
+	$(MAKE) envs
+
+# The conda environment files are generated from the lock, never edited by hand.
+envs: setup
+	$(BIN)/python scripts/lock_info.py write-envs
 
 # The whole DAG on the embedded default: tiny model, local executor, sqlite MLflow under results/.
 run: setup
@@ -25,7 +61,7 @@ run: setup
 test: setup
 	$(BIN)/pytest
 
-# Everything but SLURM: adds the slow tests (learning curve, whole paper target).
+# Everything but SLURM: adds the slow tests (learning curve, whole paper target, rerun semantics).
 test-slow: setup
 	$(BIN)/pytest -m "not slurm and not gpu"
 
@@ -34,7 +70,7 @@ test-slurm: setup
 	.ci/slurm.sh
 
 lint: setup
-	$(BIN)/ruff check src tests workflow benchmarks
+	$(BIN)/ruff check src tests workflow benchmarks scripts
 	$(BIN)/snakefmt --check Snakefile workflow/rules
 	$(BIN)/snakemake --lint -n
 

@@ -1,5 +1,8 @@
-"""Conda environments (envs/*.yaml): they parse, pin what .venv runs, and hold every package the
-scripts of the rules that use them import (following the rbio package's imports).
+"""The lock and the conda environments made from it.
+
+uv.lock is consistent with pyproject.toml, .venv holds exactly what it pins, and envs/*.yaml are
+what `make envs` renders from the locks (never hand-edited) and hold every package the scripts of
+the rules that use them import (following the rbio package's imports).
 
 A rule's environment is its `conda:` directive; rules without one are checked against
 RECOMMENDED_ENVS, the mapping the directives should follow.
@@ -8,7 +11,11 @@ RECOMMENDED_ENVS, the mapping the directives should follow.
 from __future__ import annotations
 
 import ast
+import importlib.util
+import os
 import re
+import shutil
+import subprocess
 import sys
 from functools import cache
 from importlib import metadata
@@ -17,6 +24,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from rbio.lockfile import Lock, compare_with_installed, installed_versions
 from tests.helpers import REPO
 
 ENVS = REPO / "envs"
@@ -46,10 +54,6 @@ RECOMMENDED_ENVS = {
 # transcriptformer (+ its omegaconf) in envs/transcriptformer.yaml, vLLM and DeepSpeed with the
 # project's `gpu` extra.
 FEATURE_GATED = {"transcriptformer", "omegaconf", "vllm", "deepspeed"}
-# conda-forge names of distributions whose PyPI name differs.
-CONDA_NAMES = {"torch": "pytorch", "huggingface-hub": "huggingface_hub"}
-# Environments with their own pins (not .venv's).
-OWN_PINS = {"transcriptformer"}
 
 
 def _env_files() -> list[Path]:
@@ -72,11 +76,6 @@ def _packages(name: str) -> set[str]:
         specs = dependency["pip"] if isinstance(dependency, dict) else [dependency]
         names |= {_requirement_name(spec) for spec in specs}
     return names
-
-
-def _conda_name(distribution: str) -> str:
-    name = distribution.lower().replace("_", "-")
-    return CONDA_NAMES.get(name, name).replace("_", "-")
 
 
 # --- which rule runs which script in which environment ------------------------------------------
@@ -165,13 +164,67 @@ def _installed_distributions() -> dict[str, list[str]]:
 def _provided(module: str, packages: set[str]) -> bool:
     """The environment lists a distribution of `module`, by its PyPI or conda-forge name."""
     for distribution in _installed_distributions().get(module, [module]):
-        pypi = distribution.lower().replace("_", "-")
-        if {pypi, _conda_name(distribution)} & packages:
+        if re.sub(r"[-_.]+", "-", distribution).lower() in packages:
             return True
     return False
 
 
 # --- tests ----------------------------------------------------------------------------------------
+
+
+def _lock_info():
+    spec = importlib.util.spec_from_file_location("lock_info", REPO / "scripts" / "lock_info.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _uv() -> str:
+    uv = shutil.which("uv") or str(REPO / ".tools" / "bin" / "uv")
+    if not Path(uv).exists():
+        pytest.skip("uv is not installed (make setup installs it into .tools/)")
+    return uv
+
+
+@pytest.mark.parametrize("project", [REPO, REPO / "envs" / "transcriptformer"], ids=["main", "tf"])
+def test_lock_is_consistent_with_pyproject(project):
+    result = subprocess.run(
+        [_uv(), "lock", "--check", "--offline", "--project", str(project)],
+        capture_output=True, text=True, env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"},
+    )  # fmt: skip
+    assert result.returncode == 0, f"uv.lock is stale, run `make lock`:\n{result.stderr}"
+
+
+def test_the_environment_is_exactly_the_lock():
+    installed = installed_versions()
+    extras = ["test", *(["gpu"] if "vllm" in installed else [])]
+    problems = compare_with_installed(Lock.read(REPO / "uv.lock"), extras, installed)
+    assert not problems, "\n".join(problems)
+
+
+def test_lock_comparison_catches_every_kind_of_difference():
+    lock = Lock.read(REPO / "uv.lock")
+    installed = installed_versions()
+    changed = {**installed, "pyyaml": "0.0.1", "not-locked": "1.0"}
+    del changed["jsonschema"]
+    problems = "\n".join(compare_with_installed(lock, ["test"], changed))
+    assert "pyyaml: 0.0.1 installed" in problems
+    assert "not-locked==1.0 is installed but not locked" in problems
+    assert "jsonschema==" in problems and "not installed" in problems
+
+
+def test_torch_is_pinned_and_cuda_runtime_is_only_torchs_and_vllms():
+    lock = Lock.read(REPO / "uv.lock")
+    assert lock.version("torch") == "2.13.0"
+    cpu = set(lock.closure([("rbio-pipeline", ["test"])], {"sys_platform": "darwin"}))
+    assert not set(lock.cuda_runtime()) & cpu, "a non-CUDA platform must not need CUDA packages"
+
+
+@pytest.mark.parametrize("path", _env_files(), ids=lambda path: path.stem)
+def test_env_file_is_generated_from_the_lock(path):
+    expected = _lock_info().env_files()
+    assert path in expected, f"{path.name} is not made by scripts/lock_info.py"
+    assert path.read_text() == expected[path], f"{path.name} differs from the lock: run `make envs`"
 
 
 @pytest.mark.parametrize("path", _env_files(), ids=lambda path: path.stem)
@@ -181,8 +234,8 @@ def test_env_file_is_a_valid_conda_environment(path):
     assert content["channels"][0] == "conda-forge"
     conda_specs = [spec for spec in content["dependencies"] if isinstance(spec, str)]
     assert "python=3.11" in conda_specs, "Snakemake's script preamble needs the same Python"
-    for dependency in content["dependencies"]:
-        assert isinstance(dependency, str) or set(dependency) == {"pip"}, dependency
+    pip = next(dep["pip"] for dep in content["dependencies"] if isinstance(dep, dict))
+    assert pip and all(re.fullmatch(r"[a-z0-9-]+==[\w.]+", spec) for spec in pip), pip
     assert path.read_text().startswith("#"), "say which rules use the environment"
 
 
@@ -192,28 +245,16 @@ def test_the_stage_environments_exist():
     }  # fmt: skip
 
 
-@pytest.mark.parametrize("name", [path.stem for path in _env_files() if path.stem not in OWN_PINS])
-def test_pins_match_the_development_environment(name):
-    installed = {
-        _conda_name(dist.metadata["Name"]): dist.version.split("+")[0]
-        for dist in metadata.distributions()
-    }
-    for spec in _env(name)["dependencies"]:
-        exact = re.fullmatch(r"([\w.-]+)=(\d[\w.]*)", spec) if isinstance(spec, str) else None
-        if exact and exact.group(1) != "python":
-            package, version = exact.group(1).replace("_", "-"), exact.group(2)
-            assert installed.get(package) == version, (
-                f"envs/{name}.yaml pins {spec}, .venv has {installed.get(package)}"
-            )
-
-
-def test_transcriptformer_environment_keeps_its_own_pins():
-    pip = next(
-        dep["pip"] for dep in _env("transcriptformer")["dependencies"] if isinstance(dep, dict)
-    )
-    assert "transcriptformer==0.6.1" in pip
+def test_stage_environments_pin_the_pipelines_torch_and_transcriptformer_its_own():
+    assert "torch==2.13.0" in _packages_with_versions("training")
+    tf = _packages_with_versions("transcriptformer")
+    assert "transcriptformer==0.6.1" in tf
     # The wheel's METADATA pins torch 2.5.1: installing it next to torch 2.13 would break one.
-    assert "torch==2.5.1" in pip
+    assert "torch==2.5.1" in tf
+
+
+def _packages_with_versions(name: str) -> list[str]:
+    return next(dep["pip"] for dep in _env(name)["dependencies"] if isinstance(dep, dict))
 
 
 def test_every_scripted_rule_has_an_environment():
