@@ -101,14 +101,17 @@ def main() -> None:
     base = build_tiny_model(work / "base", corpus, seed=cfg.seed)
 
     job = GrpoJob(
-        args.variant,
-        "loco_k562",
-        str(base),
-        prompt_dirs,
-        str(work / "model"),
-        str(work / "checkpoints"),
+        variant=variant,
+        split="loco_k562",
+        grpo=cfg.grpo,
+        seed=cfg.seed,
+        model_base=cfg.model_base,
+        base_model=str(base),
+        prompt_dirs=prompt_dirs,
+        out_dir=str(work / "model"),
+        checkpoint_dir=str(work / "checkpoints"),
     )
-    summary = train_grpo(job, cfg)
+    summary = train_grpo(job)
 
     steps = summary["step_seconds"]
     reward_seconds = summary["reward_seconds"]

@@ -1,9 +1,9 @@
 """What the Makefile needs from uv.lock (standard library only until .venv exists).
 
-    lock_info.py version NAME      the locked version of one distribution
-    lock_info.py cuda-runtime      the CUDA runtime distributions a CPU install leaves out
-    lock_info.py check-installed EXTRA...  fail unless this environment equals the lock
-    lock_info.py write-envs        regenerate envs/*.yaml from the lock
+lock_info.py version NAME      the locked version of one distribution
+lock_info.py cuda-runtime      the CUDA runtime distributions a CPU install leaves out
+lock_info.py check-installed EXTRA...  fail unless this environment equals the lock
+lock_info.py write-envs        regenerate envs/*.yaml from the lock
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Command line: ``rbio ask`` (questions to any model) and ``rbio compare`` (MLflow runs table).
+"""Command line: ``rbio ask`` (questions to any model), ``rbio compare`` (MLflow runs table) and
+``rbio provenance`` (what made an artefact).
 
 Examples::
 
@@ -6,6 +7,7 @@ Examples::
     of SPARC? The answer is either yes or no." --model results/models/EXP/loco_k562
     rbio ask --questions questions.txt --model EXP --base Qwen/Qwen2.5-3B-Instruct --style cot
     rbio compare --tag stage=eval --tag split=loco_k562
+    rbio provenance results/models/EXP/loco_k562
 """
 
 from __future__ import annotations
@@ -164,6 +166,28 @@ def compare(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------------
+# rbio provenance
+# --------------------------------------------------------------------------------------------
+
+
+def show_provenance(args: argparse.Namespace) -> int:
+    from rbio import provenance
+
+    for index, path in enumerate(args.path):
+        try:
+            record = provenance.read(path)
+        except FileNotFoundError as error:
+            raise CliError(f"{error} (artefacts of the workflow carry one)") from None
+        except ValueError as error:  # not JSON
+            raise CliError(f"{path}: not a provenance record ({error})") from None
+        if args.json:
+            print(json.dumps(record, indent=2, sort_keys=True))
+        else:
+            print(("\n" if index else "") + f"{path}\n" + provenance.describe(record))
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -191,6 +215,15 @@ def build_parser() -> argparse.ArgumentParser:
     compare_parser.add_argument("--tag", action="append", default=[], help="KEY=VALUE filter")
     compare_parser.add_argument("--out", help="also write the table as CSV")
     compare_parser.set_defaults(handler=compare)
+
+    provenance_parser = commands.add_parser(
+        "provenance", help="what made an artefact: rule, settings, code, lock, input digests"
+    )
+    provenance_parser.add_argument(
+        "path", nargs="+", help="an artefact folder or its provenance.json"
+    )
+    provenance_parser.add_argument("--json", action="store_true", help="print the record as JSON")
+    provenance_parser.set_defaults(handler=show_provenance)
     return parser
 
 

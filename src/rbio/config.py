@@ -3,15 +3,22 @@
 The JSON schema (``workflow/schemas/config.schema.yaml``) checks shapes and types; this module
 checks what refers to what (cell lines, splits, sources, rewards) and names the offending key and
 the valid values when something is wrong.
+
+Jobs never see the whole config: each rule passes the sections its job uses as ``params:`` (plain
+values, from :func:`as_params`, so that Snakemake reruns a job when one of them changes), and the
+job's script rebuilds the typed section with :func:`from_params`. Where the data folder lives and
+where runs are tracked change no result: they reach jobs through the environment
+(:func:`data_dir`, :func:`tracking_target`), never as params.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import dataclasses
 import os
+import types
+import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +37,10 @@ GO_SOURCE_ASPECTS: dict[str, tuple[str, ...]] = {
 }
 
 DATA_DIR_ENV = "RBIO_DATA_DIR"
+# MLflow's own variables: the workflow sets them from config `mlflow` unless already set.
+TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
+EXPERIMENT_ENV = "MLFLOW_EXPERIMENT_NAME"
+DEFAULT_EXPERIMENT = "rbio"
 
 
 class ConfigError(ValueError):
@@ -51,8 +62,8 @@ class DataConfig:
     cell_lines: tuple[str, ...]
 
     def resolved_dir(self) -> Path:
-        """The local data folder; ``$RBIO_DATA_DIR`` wins over the config value."""
-        return Path(os.environ.get(DATA_DIR_ENV) or self.local_dir)
+        """The local data folder, absolute; ``$RBIO_DATA_DIR`` wins over the config value."""
+        return Path(os.environ.get(DATA_DIR_ENV) or self.local_dir).resolve()
 
 
 @dataclass(frozen=True)
@@ -157,7 +168,10 @@ class MlflowConfig:
     experiment: str
 
     def resolved_uri(self) -> str:
-        return os.environ.get("MLFLOW_TRACKING_URI") or self.tracking_uri
+        return os.environ.get(TRACKING_URI_ENV) or self.tracking_uri
+
+    def resolved_experiment(self) -> str:
+        return os.environ.get(EXPERIMENT_ENV) or self.experiment
 
 
 @dataclass(frozen=True)
@@ -172,7 +186,6 @@ class Config:
     variants: dict[str, Variant]
     evaluation: EvaluationConfig
     mlflow: MlflowConfig
-    raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
     @property
     def split_names(self) -> list[str]:
@@ -197,10 +210,66 @@ class Config:
         }
         return sorted(pairs)
 
-    def hash(self) -> str:
-        """Short, stable hash of the resolved configuration (MLflow tag ``config_hash``)."""
-        blob = json.dumps(self.raw, sort_keys=True, default=str).encode()
-        return hashlib.sha256(blob).hexdigest()[:12]
+
+def as_params(section: Any) -> Any:
+    """A typed config section as plain values (dicts, lists, numbers, strings) for ``params:``.
+
+    Snakemake compares params by ``repr`` of built-in types only (a dataclass would be ignored),
+    so the typed section is flattened here and rebuilt in the job by :func:`from_params`.
+    """
+    if dataclasses.is_dataclass(section):
+        return {f.name: as_params(getattr(section, f.name)) for f in dataclasses.fields(section)}
+    if isinstance(section, Mapping):
+        return {key: as_params(value) for key, value in section.items()}
+    if isinstance(section, list | tuple):
+        return [as_params(value) for value in section]
+    return section
+
+
+def from_params(cls: type, values: Mapping[str, Any]) -> Any:
+    """Rebuild a typed config section (a dataclass of this module) from :func:`as_params`."""
+    hints = typing.get_type_hints(cls)
+    fields = {}
+    for f in dataclasses.fields(cls):
+        if f.name in values:
+            fields[f.name] = _typed(hints[f.name], values[f.name])
+    return cls(**fields)
+
+
+def _typed(hint: Any, value: Any) -> Any:
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return from_params(hint, value)
+    if typing.get_origin(hint) is tuple and value is not None:
+        return tuple(value)
+    if typing.get_origin(hint) is dict and value is not None:
+        item = typing.get_args(hint)[1]
+        return {key: _typed(item, entry) for key, entry in value.items()}
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return next(
+            (_typed(arg, value) for arg in typing.get_args(hint) if arg is not type(None)), value
+        )
+    return value
+
+
+def data_dir() -> Path:
+    """The data folder a job reads, as the workflow resolved it (``$RBIO_DATA_DIR``)."""
+    value = os.environ.get(DATA_DIR_ENV)
+    if not value:
+        raise ConfigError(
+            f"${DATA_DIR_ENV} is not set: the workflow sets it from config data.local_dir; "
+            "outside the workflow, point it at a folder laid out like ../shared/data"
+        )
+    return Path(value)
+
+
+def tracking_target() -> tuple[str, str]:
+    """(tracking URI, experiment) a job logs to, as the workflow set them in the environment."""
+    uri = os.environ.get(TRACKING_URI_ENV)
+    if not uri:
+        raise ConfigError(
+            f"${TRACKING_URI_ENV} is not set: the workflow sets it from config mlflow"
+        )
+    return uri, os.environ.get(EXPERIMENT_ENV) or DEFAULT_EXPERIMENT
 
 
 def split_lines(split: str, cell_lines: tuple[str, ...] | list[str]) -> tuple[list[str], list[str]]:
@@ -268,7 +337,6 @@ def load_config(raw: Mapping[str, Any]) -> Config:
             }
         ),
         mlflow=MlflowConfig(**raw["mlflow"]),
-        raw=json.loads(json.dumps(raw, default=str)),
     )
     valid_splits = partial.split_names
     _check_names("variant_splits", raw["variant_splits"], valid_splits)

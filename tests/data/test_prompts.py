@@ -56,9 +56,16 @@ def test_balanced_sampling_is_fifty_fifty_and_seeded():
     assert len(sample_balanced(rows, "label", limit=50, balanced=False, seed=1)) == 50
 
 
+def _build(source, config, rows, **inputs):
+    """The rule's call: the prompts section, the seed and the GO settings of the config."""
+    return build_source_prompts(
+        source, config.prompts, rows, seed=config.seed, go=config.verifiers.go, **inputs
+    )
+
+
 def test_negated_templates_flip_labels_and_confidences(config):
     rows = training_rows()
-    frame = build_source_prompts("exp", config, rows)
+    frame = _build("exp", config, rows)
     assert list(frame.columns) == list(PROMPT_COLUMNS)
     source = rows.set_index(["pert", "gene"])["label"]
     de_labels = source.loc[list(zip(frame["pert"], frame["gene"], strict=True))].to_numpy()
@@ -84,12 +91,12 @@ def test_base_templates_never_negate():
 def test_mlp_source_uses_verifier_scores(config):
     rows = training_rows(n=200)
     scores = rows[["cell_line", "pert", "gene"]].assign(score=np.linspace(0.0, 1.0, len(rows)))
-    frame = build_source_prompts("mlp", config, rows, mlp_scores=scores)
+    frame = _build("mlp", config, rows, mlp_scores=scores)
     p_yes = frame["class_confidences"].str.split("|").str[1].astype(float)
     # the expected answer agrees with the verifier's confidence of "yes"
     assert ((p_yes >= 0.5) == (frame["label"] == 1)).all()
     with pytest.raises(ValueError, match="MLP scores miss 1 training pair"):
-        build_source_prompts("mlp", config, rows, mlp_scores=scores.iloc[1:])
+        _build("mlp", config, rows, mlp_scores=scores.iloc[1:])
 
 
 def test_go_source_carries_terms_and_no_answer_verifier(config):
@@ -102,7 +109,7 @@ def test_go_source_carries_terms_and_no_answer_verifier(config):
             "go_name": ["nucleus", "ATP binding", "cytosol"],
         }
     )
-    frame = build_source_prompts("go_c", config, rows, go_index=index)
+    frame = _build("go_c", config, rows, go_index=index)
     assert len(frame) > 0
     assert (frame["class_confidences"] == "").all()
     assert frame["prompt"].map(lambda m: "<gene_info>" in m[0]["content"]).all()
@@ -121,7 +128,7 @@ def test_tf_source_asks_the_coexpression_question(config):
             "confidence": [0.9, 0.8, 0.2, 0.1],
         }
     )
-    frame = build_source_prompts("tf", config, pd.DataFrame(), tf_questions=questions)
+    frame = _build("tf", config, pd.DataFrame(), tf_questions=questions)
     assert len(frame) == 4 and frame["label"].sum() == 2
     assert frame["prompt"].map(lambda m: "co-expressed" in m[1]["content"]).all()
     assert (frame["cell_line"] == "").all()

@@ -66,7 +66,13 @@ def test_compare_prints_and_writes_runs(tmp_path, capsys):
             "n": [3],
         }
     )
-    tags = {"variant": "EXP", "split": "loco_k562", "seed": 1, "stage": "eval", "config_hash": "x"}
+    tags = {
+        "variant": "EXP",
+        "split": "loco_k562",
+        "seed": 1,
+        "stage": "eval",
+        "provenance_digest": "x",
+    }
     log_evaluation_run(metrics, tracking_uri=uri, experiment="rbio", tags=tags)
     out = tmp_path / "runs.csv"
     assert main(["compare", "--tag", "stage=eval", "--out", str(out)]) == 0

@@ -7,7 +7,12 @@ import os
 import pandas as pd
 
 from rbio.evaluation.tracking import log_evaluation_run, metric_key
-from rbio.reporting.mlflow_compare import search_runs_table, tag_filter, write_runs_table
+from rbio.reporting.mlflow_compare import (
+    runs_of_artefacts,
+    search_runs_table,
+    tag_filter,
+    write_runs_table,
+)
 
 
 def _metrics(f1: float) -> pd.DataFrame:
@@ -36,7 +41,7 @@ def test_tag_filter_quotes_values():
 
 def test_runs_table_filters_by_tags(tmp_path):
     uri = os.environ["MLFLOW_TRACKING_URI"]
-    common = {"seed": 42, "stage": "eval", "config_hash": "abc", "prompt": "nocot"}
+    common = {"seed": 42, "stage": "eval", "provenance_digest": "abc", "prompt": "nocot"}
     for variant, split, f1 in (
         ("EXP", "loco_k562", 0.6),
         ("TF", "loco_k562", 0.3),
@@ -57,3 +62,33 @@ def test_runs_table_filters_by_tags(tmp_path):
     path = write_runs_table(everything, tmp_path / "tables" / "mlflow_runs.csv")
     assert len(pd.read_csv(path)) == 3
     assert search_runs_table(uri, "no-such-experiment").empty
+
+
+def test_workflow_table_holds_the_runs_of_its_artefacts_joined_through_the_model(tmp_path):
+    import mlflow
+
+    uri = os.environ["MLFLOW_TRACKING_URI"]
+    mlflow.set_tracking_uri(uri)
+    experiment = mlflow.set_experiment("rbio-test").experiment_id
+    client = mlflow.MlflowClient()
+    common = {"seed": "42", "split": "loco_k562", "variant": "EXP"}
+    train = client.create_run(
+        experiment, tags={**common, "stage": "train", "provenance_digest": "model-digest"}
+    ).info.run_id
+    client.create_run(  # an older configuration's model: not among the artefacts on disk
+        experiment, tags={**common, "stage": "train", "provenance_digest": "old-model"}
+    )
+    for digest, model in (("eval-digest", "model-digest"), ("old-eval", "old-model")):
+        log_evaluation_run(
+            _metrics(0.5),
+            tracking_uri=uri,
+            experiment="rbio-test",
+            tags={**common, "stage": "eval", "prompt": "nocot", "model_kind": "trained",
+                  "provenance_digest": digest, "model_provenance_digest": model},
+        )  # fmt: skip
+    records = [{"digest": "model-digest"}, {"digest": "eval-digest"}]
+    table = runs_of_artefacts(uri, "rbio-test", records)
+    assert sorted(table["provenance_digest"]) == ["eval-digest", "model-digest"]
+    evaluation = table[table["stage"] == "eval"].iloc[0]
+    assert evaluation["train_run_id"] == train
+    assert evaluation["f1"] == 0.5

@@ -65,6 +65,27 @@ def tiny_config(**grpo: Any) -> Config:
     return load_config(raw)
 
 
+def grpo_job(
+    cfg: Config, base: Path, prompts: Path, tmp_path: Path, variant: str = "EXP", **overrides
+):
+    """The job the train_grpo rule would build for (variant, loco_k562) from ``cfg``."""
+    from rbio.training.grpo import GrpoJob
+
+    fields = {
+        "variant": cfg.variants[variant],
+        "split": "loco_k562",
+        "grpo": cfg.grpo,
+        "seed": cfg.seed,
+        "model_base": cfg.model_base,
+        "base_model": str(base),
+        "prompt_dirs": {"exp": str(prompts)},
+        "out_dir": str(tmp_path / "models" / variant / "loco_k562"),
+        "checkpoint_dir": str(tmp_path / "checkpoints" / variant / "loco_k562"),
+        "tags": {"provenance_digest": "test-digest"},
+    }
+    return GrpoJob(**{**fields, **overrides})
+
+
 def graded_mention(completions, keywords, **kwargs) -> list[float | None]:
     """Stand-in graded reward: share of the row's genes named in the completion."""
     texts = [c[0]["content"] if isinstance(c, list) else c for c in completions]

@@ -17,19 +17,11 @@ from rbio.training.mixture import PromptDatasetError
 from rbio.training.safe_rewards import RewardFailureError
 from rbio.training.tiny_model import ModelPathError
 from tests.helpers import REPO
-from tests.training.conftest import stand_in_rewards, tiny_config
+from tests.training.conftest import grpo_job, stand_in_rewards, tiny_config
 
 
-def make_job(tmp_path: Path, base: Path, prompts: Path, **overrides) -> GrpoJob:
-    fields = {
-        "variant": "EXP",
-        "split": "loco_k562",
-        "base_model": str(base),
-        "prompt_dirs": {"exp": str(prompts)},
-        "out_dir": str(tmp_path / "models" / "EXP" / "loco_k562"),
-        "checkpoint_dir": str(tmp_path / "checkpoints" / "EXP" / "loco_k562"),
-    }
-    return GrpoJob(**{**fields, **overrides})
+def make_job(tmp_path: Path, base: Path, prompts: Path, cfg=None, **overrides) -> GrpoJob:
+    return grpo_job(cfg or tiny_config(max_steps=2), base, prompts, tmp_path, **overrides)
 
 
 def mlflow_runs(uri: str):
@@ -43,8 +35,8 @@ def test_job_writes_model_summary_and_one_tagged_mlflow_run(tmp_path, tiny_model
     from safetensors.torch import load_file
 
     cfg = tiny_config(max_steps=4, save_steps=2, logging_steps=2)
-    job = make_job(tmp_path, tiny_model_dir, exp_prompts)
-    summary = train_grpo(job, cfg, reward_factory=stand_in_rewards)
+    job = make_job(tmp_path, tiny_model_dir, exp_prompts, cfg)
+    summary = train_grpo(job, reward_factory=stand_in_rewards)
 
     out = Path(job.out_dir)
     for name in ("config.json", "model.safetensors", "generation_config.json", "tokenizer.json",
@@ -69,7 +61,7 @@ def test_job_writes_model_summary_and_one_tagged_mlflow_run(tmp_path, tiny_model
     assert run["status"] == "FINISHED"
     assert (run["tags.variant"], run["tags.split"], run["tags.seed"], run["tags.stage"]) == (
         "EXP", "loco_k562", str(cfg.seed), "train")  # fmt: skip
-    assert run["tags.config_hash"] == cfg.hash()
+    assert run["tags.provenance_digest"] == "test-digest"
     for metric in ("rewards/mention/mean", "frac_reward_zero_std", "completions/mean_length",
                    "reward_failures/answer", "reward_failures_total"):  # fmt: skip
         assert f"metrics.{metric}" in runs.columns, metric
@@ -79,15 +71,15 @@ RUNNER = """
 import sys
 sys.path.insert(0, {repo!r})
 from rbio.training.grpo import GrpoJob, train_grpo
-from tests.training.conftest import stand_in_rewards, tiny_config
-cfg = tiny_config(max_steps=40, save_steps=5, logging_steps=5)
-train_grpo(GrpoJob.from_json(sys.argv[1]), cfg, reward_factory=stand_in_rewards)
+from tests.training.conftest import stand_in_rewards
+train_grpo(GrpoJob.from_json(sys.argv[1]), reward_factory=stand_in_rewards)
 """
 
 
 @pytest.mark.slow
 def test_killed_job_resumes_from_its_last_checkpoint(tmp_path, tiny_model_dir, exp_prompts):
-    job = make_job(tmp_path, tiny_model_dir, exp_prompts)
+    cfg = tiny_config(max_steps=40, save_steps=5, logging_steps=5)
+    job = make_job(tmp_path, tiny_model_dir, exp_prompts, cfg)
     spec = tmp_path / "job.json"
     job.to_json(spec)
     runner = tmp_path / "runner.py"
@@ -108,8 +100,7 @@ def test_killed_job_resumes_from_its_last_checkpoint(tmp_path, tiny_model_dir, e
     )
     assert killed_at < 40
 
-    cfg = tiny_config(max_steps=40, save_steps=5, logging_steps=5)
-    summary = train_grpo(job, cfg, reward_factory=stand_in_rewards)
+    summary = train_grpo(job, reward_factory=stand_in_rewards)
     assert summary["resumed_from_step"] is not None and summary["resumed_from_step"] >= 5
     assert summary["steps"] == 40
     state_after = json.loads((Path(job.out_dir) / "trainer_state.json").read_text())
@@ -128,28 +119,31 @@ def test_systematically_failing_reward_stops_the_run(tmp_path, tiny_model_dir, e
         return [f if f.__name__ != "answer" else answer for f in funcs], weights
 
     cfg = tiny_config(max_steps=4, save_steps=4, logging_steps=2)
-    job = make_job(tmp_path, tiny_model_dir, exp_prompts)
+    job = make_job(tmp_path, tiny_model_dir, exp_prompts, cfg)
     with pytest.raises(RewardFailureError, match="reward 'answer' failed on 8 of 8 completions"):
-        train_grpo(job, cfg, reward_factory=factory)
+        train_grpo(job, reward_factory=factory)
     assert mlflow_runs(os.environ["MLFLOW_TRACKING_URI"]).iloc[0]["status"] == "FAILED"
 
 
 def test_clear_errors_for_bad_inputs(tmp_path, tiny_model_dir, exp_prompts):
-    cfg = tiny_config(max_steps=2)
     with pytest.raises(ModelPathError, match="nowhere.*prepare_base_model"):
         train_grpo(
             make_job(tmp_path, tmp_path / "nowhere", exp_prompts),
-            cfg,
             reward_factory=stand_in_rewards,
         )
     with pytest.raises(PromptDatasetError, match="prompts/tf.*build_prompts"):
         train_grpo(
             make_job(tmp_path, tiny_model_dir, tmp_path / "prompts" / "tf"),
-            cfg,
             reward_factory=stand_in_rewards,
         )
     with pytest.raises(FileNotFoundError, match=r"source\(s\) \['exp'\]"):
-        train_grpo(make_job(tmp_path, tiny_model_dir, exp_prompts, prompt_dirs={}), cfg)
+        train_grpo(make_job(tmp_path, tiny_model_dir, exp_prompts, prompt_dirs={}))
+
+
+def test_job_round_trips_through_json_with_its_types(tmp_path, tiny_model_dir, exp_prompts):
+    job = make_job(tmp_path, tiny_model_dir, exp_prompts, tiny_config(max_steps=3))
+    job.to_json(tmp_path / "job.json")
+    assert GrpoJob.from_json(tmp_path / "job.json") == job
 
 
 def test_variant_naming_a_reward_the_registry_did_not_build(tmp_path):

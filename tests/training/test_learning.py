@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from rbio.training.grpo import GrpoJob, train_grpo
-from tests.training.conftest import tiny_config
+from rbio.training.grpo import train_grpo
+from tests.training.conftest import grpo_job, tiny_config
 
 
 @pytest.mark.slow
@@ -17,15 +17,8 @@ def test_mean_reward_rises_with_the_exp_verifier(
     from safetensors.torch import load_file
 
     cfg = tiny_config(max_steps=300, save_steps=1000, logging_steps=10, learning_rate=1e-3)
-    job = GrpoJob(
-        variant="EXP",
-        split="loco_k562",
-        base_model=str(tiny_model_dir),
-        prompt_dirs={"exp": str(exp_prompts)},
-        out_dir=str(tmp_path / "model"),
-        checkpoint_dir=str(tmp_path / "checkpoints"),
-    )
-    summary = train_grpo(job, cfg)  # the reward registry's format + mention + answer (EXP labels)
+    job = grpo_job(cfg, tiny_model_dir, exp_prompts, tmp_path)
+    summary = train_grpo(job)  # the reward registry's format + mention + answer (EXP labels)
     rewards = [point["reward"] for point in summary["reward_curve"]]
     first, last = sum(rewards[:3]) / 3, sum(rewards[-5:]) / 5
     print("reward curve (every 10 steps):", [round(r, 3) for r in rewards])

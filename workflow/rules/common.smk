@@ -6,7 +6,7 @@ from pathlib import Path
 
 from snakemake.utils import min_version, validate
 
-from rbio.config import SOURCES, load_config, split_lines
+from rbio.config import SOURCES, as_params, load_config, split_lines
 from rbio.evaluation.baselines import BASELINES
 from rbio.evaluation.published import published_name
 
@@ -42,18 +42,21 @@ os.environ.update(
     )
 )
 
-# The tracking store every stage logs to: $MLFLOW_TRACKING_URI when set, else config
-# mlflow.tracking_uri. Declared so that cluster jobs receive it.
-os.environ.setdefault("MLFLOW_TRACKING_URI", CFG.mlflow.resolved_uri())
+# Where things live changes no result, so it reaches jobs through the environment, not params
+# (a finished run that is moved or remounted plans nothing): the data folder (config
+# data.local_dir, $RBIO_DATA_DIR wins) and the tracking store and experiment (config mlflow,
+# $MLFLOW_TRACKING_URI / $MLFLOW_EXPERIMENT_NAME win). Declared so that cluster jobs receive them.
+os.environ.update(
+    RBIO_DATA_DIR=str(CFG.data.resolved_dir()),
+    MLFLOW_TRACKING_URI=CFG.mlflow.resolved_uri(),
+    MLFLOW_EXPERIMENT_NAME=CFG.mlflow.resolved_experiment(),
+)
 
 
 envvars:
+    "RBIO_DATA_DIR",
     "MLFLOW_TRACKING_URI",
-
-
-def data_dir():
-    """Local data folder (config data.local_dir, overridden by $RBIO_DATA_DIR)."""
-    return str(CFG.data.resolved_dir())
+    "MLFLOW_EXPERIMENT_NAME",
 
 
 # --- data --------------------------------------------------------------------------------------
@@ -74,6 +77,11 @@ def prompt_targets():
         "results/prompts/{source_split}",
         source_split=[f"{source}/{split}" for source, split in CFG.source_splits()],
     )
+
+
+def prompt_go_settings(wildcards):
+    """GO sources read verifiers.go (aspects, terms per aspect); the others do not."""
+    return as_params(CFG.verifiers.go) if wildcards.source.startswith("go") else None
 
 
 def verifier_inputs(wildcards):
@@ -101,10 +109,30 @@ def verifier_targets():
 
 
 def embedding_inputs(wildcards):
-    """go_svd is built from the propagated GO annotations; the other kinds need none."""
+    """go_svd is built from the propagated GO annotations; esm2 from a given file, if any."""
     if wildcards.emb == "go_svd":
         return {"propagated": "results/verifiers/go/propagated.parquet"}
+    if wildcards.emb == "esm2" and CFG.verifiers.embeddings.esm2_path:
+        return {"esm2": CFG.verifiers.embeddings.esm2_path}
     return {}
+
+
+def embedding_settings(wildcards):
+    """The settings of one embedding kind (go_svd: dimension and seed; the others: none)."""
+    if wildcards.emb == "go_svd":
+        return {"dim": CFG.verifiers.embeddings.dim, "seed": CFG.seed}
+    return {}
+
+
+def tf_pmi_inputs(wildcards):
+    """The expression backend's h5ad, when one is configured (else scanpy's bundled one)."""
+    h5ad = CFG.verifiers.tf_pmi.h5ad
+    return {"h5ad": h5ad} if h5ad else {}
+
+
+def tf_pmi_settings():
+    """verifiers.tf_pmi without the h5ad path (an input: its content counts, not its place)."""
+    return {k: v for k, v in as_params(CFG.verifiers.tf_pmi).items() if k != "h5ad"}
 
 
 # --- grpo --------------------------------------------------------------------------------------
@@ -115,6 +143,10 @@ def base_model_inputs(wildcards):
     if CFG.model_base == "tiny":
         return {"perturbqa": "results/data/perturbqa.parquet"}
     return {}
+
+
+def variant_settings(wildcards):
+    return as_params(CFG.variants[wildcards.variant])
 
 
 def grpo_targets():
@@ -194,6 +226,24 @@ def evaluation_targets():
     return [entry["path"] for entry in metrics_entries()]
 
 
+def provenance_records():
+    """The provenance.json of every trained model and every evaluation (baselines included)."""
+    models = [
+        f"results/models/{variant}/{split}/provenance.json"
+        for variant, split in CFG.variant_splits()
+    ]
+    evaluations = [
+        str(Path(entry["path"]).parent / "provenance.json")
+        for entry in metrics_entries()
+        if entry["kind"] != "baseline"
+    ]
+    baselines = [
+        f"results/eval/baselines/{split}/provenance.json"
+        for split in evaluated_splits()
+    ]
+    return models + evaluations + baselines
+
+
 def evaluate_model_inputs(wildcards):
     """The split's test rows and the model folder (published: base model + downloaded shards)."""
     inputs = {"test": f"results/splits/{wildcards.split}/test.parquet"}
@@ -208,6 +258,19 @@ def evaluate_model_inputs(wildcards):
         )
         inputs["run"] = f"results/models/{wildcards.model}/{wildcards.split}/run.json"
     return inputs
+
+
+def generation_settings():
+    """The evaluation settings that change a result (decoding and its seed)."""
+    e = CFG.evaluation
+    return dict(
+        greedy=e.greedy,
+        num_samples=e.num_samples,
+        temperature=e.temperature,
+        max_new_tokens=e.max_new_tokens,
+        batch_size=e.batch_size,
+        seed=CFG.seed,
+    )
 
 
 def model_kind(wildcards):

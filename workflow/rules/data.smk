@@ -18,7 +18,6 @@ rule acquire_perturbqa:
         "../../envs/data.yaml"
     params:
         source=CFG.data.source,
-        local_dir=data_dir(),
     script:
         "../scripts/acquire_perturbqa.py"
 
@@ -32,7 +31,6 @@ rule acquire_hgnc_aliases:
         "../../envs/data.yaml"
     params:
         source=CFG.data.source,
-        local_dir=data_dir(),
     script:
         "../scripts/acquire_hgnc_aliases.py"
 
@@ -64,11 +62,16 @@ rule make_split:
         train="results/splits/{split}/train.parquet",
         test="results/splits/{split}/test.parquet",
         report="results/splits/{split}/leak_report.json",
+        provenance="results/splits/{split}/provenance.json",
     log:
         "logs/splits/{split}.log",
     benchmark:
         "benchmarks/splits/{split}.tsv"
     conda:
         "../../envs/data.yaml"
+    params:
+        cell_lines=LINES,
+        max_test_rows=CFG.splits.max_test_rows,
+        seed=CFG.seed,
     script:
         "../scripts/make_split.py"

@@ -9,6 +9,7 @@ rule evaluate_model:
         predictions="results/eval/{model}/{split}/{prompt}/predictions.parquet",
         metrics="results/eval/{model}/{split}/{prompt}/metrics.parquet",
         summary="results/eval/{model}/{split}/{prompt}/evaluation.json",
+        provenance="results/eval/{model}/{split}/{prompt}/provenance.json",
     log:
         "logs/eval/{model}/{split}/{prompt}.log",
     benchmark:
@@ -21,7 +22,8 @@ rule evaluate_model:
         gpu=1,
     params:
         kind=model_kind,
-        config_hash=CFG.hash(),
+        generation=generation_settings(),
+        bootstrap=CFG.evaluation.bootstrap,
     script:
         "../scripts/evaluate_model.py"
 
@@ -58,6 +60,7 @@ rule evaluate_baselines:
         ),
         scores="results/eval/baselines/{split}/scores.parquet",
         thresholds="results/eval/baselines/{split}/thresholds.json",
+        provenance="results/eval/baselines/{split}/provenance.json",
     log:
         "logs/eval/baselines/{split}.log",
     benchmark:
@@ -69,6 +72,7 @@ rule evaluate_baselines:
             set(split_lines(wildcards.split, LINES)[0])
             & set(split_lines(wildcards.split, LINES)[1])
         ),
-        config_hash=CFG.hash(),
+        bootstrap=CFG.evaluation.bootstrap,
+        seed=CFG.seed,
     script:
         "../scripts/evaluate_baselines.py"

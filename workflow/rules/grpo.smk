@@ -6,6 +6,7 @@ rule prepare_base_model:
         unpack(base_model_inputs),
     output:
         config="results/models/base/config.json",
+        provenance="results/models/base/provenance.json",
     log:
         "logs/models/base/build.log",
     benchmark:
@@ -27,6 +28,7 @@ rule train_grpo:
         run="results/models/{variant}/{split}/run.json",
         trainer_state="results/models/{variant}/{split}/trainer_state.json",
         summary="results/models/{variant}/{split}/training_summary.json",
+        provenance="results/models/{variant}/{split}/provenance.json",
     log:
         "logs/models/{variant}/{split}/train.log",
     benchmark:
@@ -36,9 +38,11 @@ rule train_grpo:
     resources:
         gpu=1,
     params:
+        grpo=as_params(CFG.grpo),
+        variant=variant_settings,
+        seed=CFG.seed,
+        model_base=CFG.model_base,
         # Outside the outputs: Snakemake keeps them when a job fails, so a rerun resumes.
         checkpoint_dir="results/checkpoints/{variant}/{split}",
-        # Relative to the workflow root (the repository), wherever the working directory is.
-        accelerate_config=os.path.join(workflow.basedir, CFG.grpo.deepspeed_config),
     script:
         "../scripts/train_grpo.py"

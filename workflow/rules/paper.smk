@@ -25,6 +25,7 @@ rule paper_tables:
             )
             for path in paper_table_files()
         ],
+        provenance="results/tables/provenance.json",
     log:
         "logs/paper/tables.log",
     conda:
@@ -43,6 +44,7 @@ rule paper_figures:
         evaluation_targets(),
     output:
         [_figure_report(path) for path in paper_figure_files()],
+        provenance="results/figures/provenance.json",
     log:
         "logs/paper/figures.log",
     conda:
@@ -59,8 +61,8 @@ rule paper_figures:
 
 rule compare_runs:
     input:
-        # After every evaluation has logged its run.
-        evaluation_targets(),
+        # The records of every model and evaluation: their runs are the ones compared.
+        provenance_records(),
     output:
         report(
             "results/tables/mlflow_runs.csv",
@@ -71,8 +73,5 @@ rule compare_runs:
         "logs/paper/compare_runs.log",
     conda:
         "../../envs/evaluation.yaml"
-    params:
-        experiment=CFG.mlflow.experiment,
-        config_hash=CFG.hash(),
     script:
         "../scripts/compare_runs.py"

@@ -13,5 +13,9 @@ rule build_prompts:
         "benchmarks/prompts/{source}/{split}.tsv"
     conda:
         "../../envs/data.yaml"
+    params:
+        prompts=as_params(CFG.prompts),
+        seed=CFG.seed,
+        go=prompt_go_settings,
     script:
         "../scripts/build_prompts.py"

@@ -1,9 +1,8 @@
 """Snakemake adapter: put the HGNC alias -> approved symbol table in place."""
 
+from rbio.config import data_dir
 from rbio.data.stages import acquire_alias_table
 from rbio.logs import log_to
 
 log_to(snakemake.log[0])
-acquire_alias_table(
-    snakemake.output[0], source=snakemake.params.source, local_dir=snakemake.params.local_dir
-)
+acquire_alias_table(snakemake.output[0], source=snakemake.params.source, local_dir=data_dir())

@@ -1,5 +1,6 @@
 """Snakemake adapter: put one PerturbQA table in place, sha256-verified."""
 
+from rbio.config import data_dir
 from rbio.data.stages import acquire_perturbqa
 from rbio.logs import log_to
 
@@ -8,5 +9,5 @@ acquire_perturbqa(
     name=f"{snakemake.wildcards.line}-{snakemake.wildcards.task}.csv",
     dest=snakemake.output[0],
     source=snakemake.params.source,
-    local_dir=snakemake.params.local_dir,
+    local_dir=data_dir(),
 )

@@ -1,14 +1,16 @@
 """Snakemake adapter: direct GO annotations per gene and aspect, propagated table, coverage."""
 
-from rbio.config import load_config
+from rbio import provenance
 from rbio.logs import log_to
 from rbio.verifiers.stages import build_go_index
 
 log_to(snakemake.log[0])
+record = provenance.of_job(snakemake)
 build_go_index(
-    config=load_config(snakemake.config),
+    source=snakemake.params.source,
     perturbqa_path=snakemake.input.perturbqa,
     out_index=snakemake.output.index,
     out_propagated=snakemake.output.propagated,
     out_coverage=snakemake.output.coverage,
 )
+record.write(snakemake.output.provenance)

@@ -1,17 +1,25 @@
 """Snakemake adapter: training prompts of one source for one split (HF dataset on disk)."""
 
-from rbio.config import load_config
+from pathlib import Path
+
+from rbio import provenance
+from rbio.config import GoConfig, PromptsConfig, from_params
 from rbio.data.stages import prompts
 from rbio.logs import log_to
 
 log_to(snakemake.log[0])
+record = provenance.of_job(snakemake)
+go = snakemake.params.go
 prompts(
     source=snakemake.wildcards.source,
     split_name=snakemake.wildcards.split,
-    config=load_config(snakemake.config),
+    settings=from_params(PromptsConfig, snakemake.params.prompts),
+    seed=snakemake.params.seed,
+    go=from_params(GoConfig, go) if go else None,
     train_path=snakemake.input.train,
     out_dir=snakemake.output[0],
     mlp_scores=snakemake.input.get("mlp_scores"),
     tf_questions=snakemake.input.get("tf_questions"),
     go_index=snakemake.input.get("go_index"),
 )
+record.write(Path(snakemake.output[0]) / provenance.FILE_NAME)

@@ -1,14 +1,11 @@
-"""Snakemake adapter: the MLflow runs of this configuration as one table."""
+"""Snakemake adapter: the MLflow runs behind this workflow's models and evaluations, as one table."""
 
-from rbio.config import load_config
+from rbio import provenance
+from rbio.config import tracking_target
 from rbio.logs import log_to
-from rbio.reporting.mlflow_compare import search_runs_table, write_runs_table
+from rbio.reporting.mlflow_compare import runs_of_artefacts, write_runs_table
 
 log_to(snakemake.log[0])
-cfg = load_config(snakemake.config)
-table = search_runs_table(
-    cfg.mlflow.resolved_uri(),
-    snakemake.params.experiment,
-    {"config_hash": snakemake.params.config_hash},
-)
-write_runs_table(table, snakemake.output[0])
+uri, experiment = tracking_target()
+records = [provenance.read(path) for path in snakemake.input]
+write_runs_table(runs_of_artefacts(uri, experiment, records), snakemake.output[0])

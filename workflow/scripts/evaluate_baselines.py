@@ -2,14 +2,16 @@
 
 from pathlib import Path
 
-from rbio.config import load_config
+from rbio import provenance
+from rbio.config import tracking_target
 from rbio.evaluation.baselines import BaselineInputs, evaluate_baselines
 from rbio.evaluation.tracking import log_evaluation_run
 from rbio.logs import log_to
 
 log_to(snakemake.log[0])
-cfg = load_config(snakemake.config)
+record = provenance.of_job(snakemake)
 split = snakemake.wildcards.split
+seed = snakemake.params.seed
 tables = evaluate_baselines(
     BaselineInputs(
         train_parquet=snakemake.input.train,
@@ -20,15 +22,17 @@ tables = evaluate_baselines(
     ),
     test_lines_are_new=snakemake.params.test_lines_are_new,
     out_dir=Path(snakemake.output.scores).parent,
-    n_bootstrap=cfg.evaluation.bootstrap,
-    seed=cfg.seed,
+    n_bootstrap=snakemake.params.bootstrap,
+    seed=seed,
 )
+uri, experiment = tracking_target()
 for name, metrics in tables.items():
     log_evaluation_run(
         metrics,
-        tracking_uri=cfg.mlflow.resolved_uri(),
-        experiment=cfg.mlflow.experiment,
-        tags={"variant": name, "split": split, "seed": cfg.seed, "stage": "eval",
-              "config_hash": snakemake.params.config_hash, "prompt": "", "model_kind": "baseline"},
+        tracking_uri=uri,
+        experiment=experiment,
+        tags={"variant": name, "split": split, "seed": seed, "stage": "eval", "prompt": "",
+              "model_kind": "baseline", **record.tags()},
         run_name=f"baseline {name} {split}",
     )  # fmt: skip
+record.write(snakemake.output.provenance)

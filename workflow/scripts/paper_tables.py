@@ -2,10 +2,12 @@
 
 from pathlib import Path
 
+from rbio import provenance
 from rbio.logs import log_to
 from rbio.reporting.tables import write_tables
 
 log_to(snakemake.log[0])
+record = provenance.of_job(snakemake)
 write_tables(
     snakemake.params.entries,
     Path(snakemake.output.long).parent,
@@ -13,3 +15,4 @@ write_tables(
     prompts=snakemake.params.prompts,
     variants=snakemake.params.variants,
 )
+record.write(snakemake.output.provenance)

@@ -4,6 +4,8 @@ import logging
 import os
 from pathlib import Path
 
+from rbio import provenance
+from rbio.config import GrpoConfig, Variant, from_params
 from rbio.training.grpo import GrpoJob, launch
 
 # Everything (this process, C extensions, accelerate's child processes) goes to the rule log.
@@ -12,21 +14,25 @@ os.dup2(log_file.fileno(), 1)
 os.dup2(log_file.fileno(), 2)
 logging.basicConfig(level=logging.INFO)
 
-variant: str = snakemake.wildcards.variant
-split: str = snakemake.wildcards.split
-prompt_dirs = {
-    key.removeprefix("prompts_"): str(path)
-    for key, path in snakemake.input.items()
-    if key.startswith("prompts_")
-}
+record = provenance.of_job(snakemake)
+grpo = from_params(GrpoConfig, snakemake.params.grpo)
 job = GrpoJob(
-    variant=variant,
-    split=split,
+    variant=from_params(Variant, snakemake.params.variant),
+    split=snakemake.wildcards.split,
+    grpo=grpo,
+    seed=snakemake.params.seed,
+    model_base=snakemake.params.model_base,
     base_model=str(Path(snakemake.input.base).parent),
-    prompt_dirs=prompt_dirs,
+    prompt_dirs={
+        key.removeprefix("prompts_"): str(path)
+        for key, path in snakemake.input.items()
+        if key.startswith("prompts_")
+    },
     out_dir=str(Path(snakemake.output.model).parent),
     checkpoint_dir=snakemake.params.checkpoint_dir,
     processes=max(1, int(snakemake.resources.get("gpu", 1))),
-    config=dict(snakemake.config),
+    tags=record.tags(),
 )
-launch(job, accelerate_config=snakemake.params.accelerate_config)
+# grpo.deepspeed_config is relative to the workflow root (two folders above this script).
+launch(job, accelerate_config=Path(snakemake.scriptdir).parents[1] / grpo.deepspeed_config)
+record.write(snakemake.output.provenance)

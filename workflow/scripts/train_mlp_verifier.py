@@ -1,12 +1,16 @@
 """Snakemake adapter: the MLP verifier of one split (weights, config, scores, test metrics)."""
 
-from rbio.config import load_config
+from rbio import provenance
+from rbio.config import MlpConfig, from_params
 from rbio.logs import log_to
 from rbio.verifiers.stages import train_mlp_verifier
 
 log_to(snakemake.log[0])
+record = provenance.of_job(snakemake)
 train_mlp_verifier(
-    config=load_config(snakemake.config),
+    settings=from_params(MlpConfig, snakemake.params.mlp),
+    seed=snakemake.params.seed,
+    cell_lines=tuple(snakemake.params.cell_lines),
     split=snakemake.wildcards.split,
     train_path=snakemake.input.train,
     test_path=snakemake.input.test,
@@ -16,3 +20,4 @@ train_mlp_verifier(
     out_scores=snakemake.output.scores,
     out_metrics=snakemake.output.metrics,
 )
+record.write(snakemake.output.provenance)

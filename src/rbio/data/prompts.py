@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rbio.config import CELL_LINES, GO_SOURCE_ASPECTS, Config
+from rbio.config import CELL_LINES, GO_SOURCE_ASPECTS, GoConfig, PromptsConfig
 from rbio.io import atomic_path, write_json
 
 _FORMAT = (
@@ -189,13 +189,11 @@ def _de_prompts(
     source: str,
     style: str,
     p_de: np.ndarray | None,
-    config: Config,
+    settings: PromptsConfig,
     seed: int,
 ) -> pd.DataFrame:
     """Prompt rows for PerturbQA pairs; ``p_de`` = verifier P(DE) per row (None: no answer verifier)."""
-    template_ids = assign_templates(
-        len(rows), config.prompts.templates, config.prompts.negated_fraction, seed
-    )
+    template_ids = assign_templates(len(rows), settings.templates, settings.negated_fraction, seed)
     negated = np.array([DE_TEMPLATES[i].negated for i in template_ids], dtype=bool)
     labels = np.where(negated, 1 - rows["label"].to_numpy(), rows["label"].to_numpy())
     if p_de is None:
@@ -234,26 +232,26 @@ def _go_terms(
 
 def build_source_prompts(
     source: str,
-    config: Config,
+    settings: PromptsConfig,
     train: pd.DataFrame,
     *,
+    seed: int,
+    go: GoConfig | None = None,
     mlp_scores: pd.DataFrame | None = None,
     tf_questions: pd.DataFrame | None = None,
     go_index: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Training prompt rows of one source for one split's training rows (contract: docs/architecture.md)."""
-    prompts_cfg, seed = config.prompts, config.seed
+    """Training prompt rows of one source for one split's training rows (contract:
+    docs/architecture.md); GO sources need ``go`` (aspects of source "go", terms per aspect)."""
     empty_terms: list[str] = []
     if source == "exp":
-        rows = sample_balanced(
-            train, "label", prompts_cfg.max_train_prompts, prompts_cfg.balanced, seed
-        )
+        rows = sample_balanced(train, "label", settings.max_train_prompts, settings.balanced, seed)
         frame = _de_prompts(
             rows,
             source=source,
             style="nocot",
             p_de=rows["label"].to_numpy(float),
-            config=config,
+            settings=settings,
             seed=seed,
         )
     elif source == "mlp":
@@ -273,22 +271,20 @@ def build_source_prompts(
             )
         # The verifier's own verdict decides yes/no balance: its labels are what the LLM is taught.
         scored["label"] = (scored["score"] >= 0.5).astype(np.int8)
-        rows = sample_balanced(
-            scored, "label", prompts_cfg.max_train_prompts, prompts_cfg.balanced, seed
-        )
+        rows = sample_balanced(scored, "label", settings.max_train_prompts, settings.balanced, seed)
         frame = _de_prompts(
             rows,
             source=source,
             style="nocot",
             p_de=_centred(rows["score"].to_numpy(float)),
-            config=config,
+            settings=settings,
             seed=seed,
         )
     elif source == "tf":
         if tf_questions is None:
             raise ValueError("source 'tf' needs the TranscriptFormer questions.parquet")
-        limit = prompts_cfg.max_tf_questions or prompts_cfg.max_train_prompts
-        rows = sample_balanced(tf_questions, "label", limit, prompts_cfg.balanced, seed)
+        limit = settings.max_tf_questions or settings.max_train_prompts
+        rows = sample_balanced(tf_questions, "label", limit, settings.balanced, seed)
         frame = pd.DataFrame(
             {
                 "prompt": [
@@ -308,16 +304,21 @@ def build_source_prompts(
             }
         )
     elif source in GO_SOURCE_ASPECTS or source == "go":
-        if go_index is None:
-            raise ValueError(f"source '{source}' needs the GO index (verifiers/go/index.parquet)")
-        aspects = GO_SOURCE_ASPECTS.get(source, config.verifiers.go.aspects)
-        terms = _go_terms(go_index, aspects, config.verifiers.go.max_terms_per_aspect)
+        if go_index is None or go is None:
+            raise ValueError(
+                f"source '{source}' needs the GO index (verifiers/go/index.parquet) and the "
+                "verifiers.go settings"
+            )
+        aspects = GO_SOURCE_ASPECTS.get(source, go.aspects)
+        terms = _go_terms(go_index, aspects, go.max_terms_per_aspect)
         # GO can only score genes it knows: keep pairs where at least one gene is annotated.
         known = train["pert"].isin(terms.keys()) | train["gene"].isin(terms.keys())
         rows = sample_balanced(
-            train[known], "label", prompts_cfg.max_train_prompts, prompts_cfg.balanced, seed
+            train[known], "label", settings.max_train_prompts, settings.balanced, seed
         )
-        frame = _de_prompts(rows, source=source, style="go", p_de=None, config=config, seed=seed)
+        frame = _de_prompts(
+            rows, source=source, style="go", p_de=None, settings=settings, seed=seed
+        )
         frame["pert_go_terms"] = [terms.get(g, empty_terms) for g in frame["pert"]]
         frame["gene_go_terms"] = [terms.get(g, empty_terms) for g in frame["gene"]]
     else:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rbio.config import Config
+from rbio.config import GoConfig, PromptsConfig
 from rbio.data import genes, perturbqa
 from rbio.data.ingest import ingest_perturbqa
 from rbio.data.prompts import build_source_prompts, save_prompt_dataset, summarise
@@ -66,7 +66,10 @@ def ingest(
 def split(
     table_path: str,
     split_name: str,
-    config: Config,
+    *,
+    cell_lines: Sequence[str],
+    max_test_rows: int | None,
+    seed: int,
     out_train: str,
     out_test: str,
     out_report: str,
@@ -74,9 +77,9 @@ def split(
     train, test, report = make_split(
         pd.read_parquet(table_path),
         split_name,
-        config.data.cell_lines,
-        max_test_rows=config.splits.max_test_rows,
-        seed=config.seed,
+        tuple(cell_lines),
+        max_test_rows=max_test_rows,
+        seed=seed,
     )
     write_parquet(train, out_train)
     write_parquet(test, out_test)
@@ -87,9 +90,11 @@ def split(
 def prompts(
     source: str,
     split_name: str,
-    config: Config,
+    settings: PromptsConfig,
+    seed: int,
     train_path: str,
     out_dir: str,
+    go: GoConfig | None = None,
     mlp_scores: str | None = None,
     tf_questions: str | None = None,
     go_index: str | None = None,
@@ -99,8 +104,10 @@ def prompts(
 
     frame = build_source_prompts(
         source,
-        config,
+        settings,
         pd.read_parquet(train_path),
+        seed=seed,
+        go=go,
         mlp_scores=read(mlp_scores),
         tf_questions=read(tf_questions),
         go_index=read(go_index),

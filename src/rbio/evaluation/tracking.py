@@ -1,9 +1,10 @@
 """MLflow records of evaluations: one run per (model, split, prompt style), tagged like training.
 
-Tags every run carries (docs/architecture.md): ``variant``, ``split``, ``seed``, ``stage``,
-``config_hash``; evaluation adds ``prompt``, ``model_kind`` (trained/base/published/baseline) and,
-for a trained model, ``train_run_id`` (read from the model's ``run.json``) so a comparison can join
-an evaluation to its training run.
+Tags every run carries (docs/architecture.md): ``variant``, ``split``, ``seed``, ``stage`` and the
+provenance tags (``provenance_digest``, ``params_digest``, ``code_version``, ``lock_digest``:
+``rbio.provenance``); evaluation adds ``prompt``, ``model_kind`` (trained/base/published/baseline)
+and, for a trained model, ``model_provenance_digest`` (the model folder's provenance digest, equal
+to its training run's ``provenance_digest``) and ``train_run_id`` (from the model's ``run.json``).
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def log_evaluation_run(
     """Log one evaluation (its metrics table) as an MLflow run; returns the run id."""
     import mlflow
 
-    required = {"variant", "split", "seed", "stage", "config_hash"}
+    required = {"variant", "split", "seed", "stage", "provenance_digest"}
     missing = sorted(required - set(tags))
     if missing:
         raise ValueError(f"MLflow evaluation run needs tag(s) {missing}")

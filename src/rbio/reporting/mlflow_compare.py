@@ -1,16 +1,23 @@
-"""A table of MLflow runs (training and evaluation) filtered by tags: ``tables/mlflow_runs.csv``."""
+"""A table of MLflow runs (training and evaluation): ``tables/mlflow_runs.csv``.
+
+The workflow's table holds the runs that made the artefacts on disk, found by their provenance
+digest (``rbio.provenance``), and joins each evaluation of a trained model to that model's training
+run through the model's digest; ``rbio compare`` filters by tags instead.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from rbio.io import atomic_path
 
 TAG_COLUMNS: tuple[str, ...] = (
-    "variant", "split", "seed", "stage", "config_hash", "prompt", "model_kind", "train_run_id",
+    "variant", "split", "seed", "stage", "prompt", "model_kind", "train_run_id",
+    "provenance_digest", "model_provenance_digest", "params_digest", "code_version", "lock_digest",
 )  # fmt: skip
 DEFAULT_METRICS: tuple[str, ...] = (
     "f1", "mcc", "tpr", "tnr", "balanced_accuracy", "auroc", "auroc_per_gene", "unparseable",
@@ -59,6 +66,29 @@ def search_runs_table(
         table[tag] = runs.get(f"tags.{tag}")
     for metric in metrics:
         table[metric] = runs.get(f"metrics.{metric}")
+    return table.sort_values(["stage", "variant", "split", "prompt"], na_position="last")
+
+
+def runs_of_artefacts(
+    tracking_uri: str,
+    experiment: str,
+    records: Iterable[Mapping[str, Any]],
+    metrics: Sequence[str] = DEFAULT_METRICS,
+) -> pd.DataFrame:
+    """The runs whose ``provenance_digest`` is one of ``records``' digests (the newest run per
+    artefact and variant: a killed attempt may have left an older one), each evaluation of a
+    trained model with ``train_run_id`` = the run that trained that model."""
+    digests = {record["digest"] for record in records}
+    table = search_runs_table(tracking_uri, experiment, metrics=metrics)
+    table = table[table["provenance_digest"].isin(digests)]
+    table = table.sort_values("start_time", ascending=False).drop_duplicates(
+        ["provenance_digest", "variant"]
+    )
+    trained = table[table["stage"] == "train"].set_index("provenance_digest")["run_id"]
+    evaluation = table["stage"] == "eval"
+    table.loc[evaluation, "train_run_id"] = (
+        table.loc[evaluation, "model_provenance_digest"].map(trained).fillna("")
+    )
     return table.sort_values(["stage", "variant", "split", "prompt"], na_position="last")
 
 

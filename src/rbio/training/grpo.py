@@ -11,8 +11,8 @@ One job = one (variant, split, seed). It
    so that an exception on one completion cannot kill the run (``rbio.training.safe_rewards``);
 4. trains with checkpoints in ``checkpoint_dir`` (outside the rule's outputs) and resumes from the
    newest complete one when rerun (``rbio.training.checkpoints``);
-5. logs to one MLflow run per (variant, split, seed) -- tags variant, split, seed, stage=train,
-   config_hash; TRL's per-step metrics (``rewards/<name>/mean|std``, ``frac_reward_zero_std``,
+5. logs to one MLflow run per (variant, split, seed) -- tags variant, split, seed, stage=train
+   and the provenance tags of the model it writes (``rbio.provenance``); TRL's per-step metrics (``rewards/<name>/mean|std``, ``frac_reward_zero_std``,
    ``completions/mean_length``, loss, grad_norm) and ``reward_failures/<name>``. A resumed job
    continues the same MLflow run (its id is kept beside the checkpoints);
 6. writes the model folder atomically: weights (safetensors; LoRA adapters merged), tokenizer,
@@ -39,7 +39,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rbio.config import Config, Variant, load_config
+from rbio.config import GrpoConfig, Variant, as_params, from_params, tracking_target
 from rbio.io import write_json
 from rbio.training.checkpoints import latest_checkpoint
 from rbio.training.checks import check_machine
@@ -62,38 +62,40 @@ class RewardConfigError(ValueError):
 
 @dataclass(frozen=True)
 class GrpoJob:
-    """Everything one training job needs besides the config (JSON-serialisable for relaunch)."""
+    """Everything one training job needs: the typed settings the rule passed as params, its
+    folders, and the MLflow tags of the model it writes (JSON-serialisable for relaunch)."""
 
-    variant: str
+    variant: Variant
     split: str
-    base_model: str
+    grpo: GrpoConfig
+    seed: int
+    model_base: str  # config model.base: part of the checkpoint fingerprint
+    base_model: str  # the prepared base model folder
     prompt_dirs: dict[str, str]
     out_dir: str
     checkpoint_dir: str
     processes: int = 1
-    config: dict[str, Any] = field(default_factory=dict)  # the raw validated config
+    tags: dict[str, str] = field(default_factory=dict)
 
     def to_json(self, path: str | Path) -> None:
-        write_json(path, asdict(self))
+        write_json(path, as_params(self))
 
     @classmethod
     def from_json(cls, path: str | Path) -> GrpoJob:
-        return cls(**json.loads(Path(path).read_text()))
+        return from_params(cls, json.loads(Path(path).read_text()))
 
 
 # ---------------------------------------------------------------------------------------------
 # Inputs
 
 
-def check_inputs(job: GrpoJob, cfg: Config) -> Variant:
-    """The variant exists, every source has a prompt dataset, the model folder is a model."""
-    if job.variant not in cfg.variants:
-        raise KeyError(f"unknown variant '{job.variant}'; config variants: {sorted(cfg.variants)}")
-    variant = cfg.variants[job.variant]
+def check_inputs(job: GrpoJob) -> Variant:
+    """Every source has a prompt dataset, the model folder is a model."""
+    variant = job.variant
     missing = sorted(set(variant.sources) - set(job.prompt_dirs))
     if missing:
         raise FileNotFoundError(
-            f"variant '{job.variant}' trains on source(s) {missing} but no prompt dataset was "
+            f"variant '{variant.name}' trains on source(s) {missing} but no prompt dataset was "
             f"given for them (expected results/prompts/<source>/{job.split}/)"
         )
     base = Path(job.base_model)
@@ -170,32 +172,31 @@ def drop_long_prompts(dataset, tokenizer, max_tokens: int):
 # MLflow
 
 
-def mlflow_tags(cfg: Config, job: GrpoJob) -> dict[str, str]:
+def mlflow_tags(job: GrpoJob) -> dict[str, str]:
     return {
-        "variant": job.variant,
+        "variant": job.variant.name,
         "split": job.split,
-        "seed": str(cfg.seed),
+        "seed": str(job.seed),
         "stage": "train",
-        "config_hash": cfg.hash(),
+        **job.tags,
     }
 
 
-def training_fingerprint(cfg: Config, job: GrpoJob) -> str:
+def training_fingerprint(job: GrpoJob) -> str:
     """Hash of what determines the training trajectory (not evaluation or reporting settings)."""
     import hashlib
 
-    variant = cfg.variants[job.variant]
     # Checkpoint cadence and logging do not change the trajectory: they may change on resume.
     cadence = ("save_steps", "save_total_limit", "logging_steps")
-    grpo = {k: v for k, v in asdict(cfg.grpo).items() if k not in cadence}
+    grpo = {k: v for k, v in asdict(job.grpo).items() if k not in cadence}
     blob = json.dumps(
         {
             "grpo": grpo,
-            "seed": cfg.seed,
-            "model_base": cfg.model_base,
+            "seed": job.seed,
+            "model_base": job.model_base,
             "split": job.split,
-            "sources": variant.sources,
-            "rewards": variant.rewards,
+            "sources": job.variant.sources,
+            "rewards": job.variant.rewards,
         },
         sort_keys=True,
         default=str,
@@ -203,10 +204,10 @@ def training_fingerprint(cfg: Config, job: GrpoJob) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
-def check_checkpoint_fingerprint(cfg: Config, job: GrpoJob) -> None:
+def check_checkpoint_fingerprint(job: GrpoJob) -> None:
     """Refuse to resume checkpoints written under different training settings."""
     path = Path(job.checkpoint_dir) / FINGERPRINT_FILE
-    current = training_fingerprint(cfg, job)
+    current = training_fingerprint(job)
     if path.is_file():
         stored = json.loads(path.read_text()).get("fingerprint")
         if stored != current and latest_checkpoint(job.checkpoint_dir) is not None:
@@ -218,37 +219,38 @@ def check_checkpoint_fingerprint(cfg: Config, job: GrpoJob) -> None:
     write_json(path, {"fingerprint": current})
 
 
-def open_mlflow_run(cfg: Config, job: GrpoJob) -> str:
+def open_mlflow_run(job: GrpoJob) -> str:
     """Create (or, after a kill, reuse) the job's MLflow run; point the Trainer's callback at it."""
     import mlflow
 
-    uri = cfg.mlflow.resolved_uri()
+    uri, experiment_name = tracking_target()
     _ensure_sqlite_folder(uri)
     mlflow.set_tracking_uri(uri)
-    experiment = mlflow.set_experiment(cfg.mlflow.experiment)
+    experiment = mlflow.set_experiment(experiment_name)
     run_file = Path(job.checkpoint_dir) / MLFLOW_RUN_FILE
     run_id = None
     if run_file.is_file():
         stored = json.loads(run_file.read_text())
         if stored.get("tracking_uri") == uri and stored.get("fingerprint") == training_fingerprint(
-            cfg, job
+            job
         ):
             run_id = stored["run_id"]
+    client = mlflow.MlflowClient()
     if run_id is None:
-        client = mlflow.MlflowClient()
         run = client.create_run(
-            experiment.experiment_id,
-            run_name=f"train {job.variant} {job.split} seed{cfg.seed}",
-            tags=mlflow_tags(cfg, job),
+            experiment.experiment_id, run_name=run_name(job), tags=mlflow_tags(job)
         )
         run_id = run.info.run_id
         write_json(
             run_file,
-            {"run_id": run_id, "tracking_uri": uri, "fingerprint": training_fingerprint(cfg, job)},
+            {"run_id": run_id, "tracking_uri": uri, "fingerprint": training_fingerprint(job)},
         )
+    else:  # resumed: the model it will write may come from other code (provenance tags)
+        for key, value in mlflow_tags(job).items():
+            client.set_tag(run_id, key, value)
     # transformers' MLflowCallback resumes the run named by MLFLOW_RUN_ID.
     os.environ["MLFLOW_RUN_ID"] = run_id
-    os.environ["MLFLOW_EXPERIMENT_NAME"] = cfg.mlflow.experiment
+    os.environ["MLFLOW_EXPERIMENT_NAME"] = experiment_name
     os.environ.setdefault("HF_MLFLOW_LOG_ARTIFACTS", "false")
     return run_id
 
@@ -262,16 +264,20 @@ def _ensure_sqlite_folder(uri: str) -> None:
 # Training
 
 
-def grpo_arguments(cfg: Config, job: GrpoJob, reward_weights: list[float], cuda: bool):
-    """TRL ``GRPOConfig`` from ``CFG.grpo``; defaults we rely on are spelled out."""
+def run_name(job: GrpoJob) -> str:
+    return f"train {job.variant.name} {job.split} seed{job.seed}"
+
+
+def grpo_arguments(job: GrpoJob, reward_weights: list[float], cuda: bool):
+    """TRL ``GRPOConfig`` from config ``grpo``; defaults we rely on are spelled out."""
     from trl import GRPOConfig
 
-    g = cfg.grpo
+    g = job.grpo
     return GRPOConfig(
         output_dir=job.checkpoint_dir,
-        run_name=f"train {job.variant} {job.split} seed{cfg.seed}",
-        seed=cfg.seed,
-        data_seed=cfg.seed,
+        run_name=run_name(job),
+        seed=job.seed,
+        data_seed=job.seed,
         max_steps=g.max_steps,
         learning_rate=g.learning_rate,
         warmup_steps=g.warmup_steps,
@@ -335,7 +341,6 @@ class StepTimer:
 
 def train_grpo(
     job: GrpoJob,
-    cfg: Config | None = None,
     *,
     reward_factory: RewardFactory | None = None,
     callbacks: Sequence[Any] = (),
@@ -344,29 +349,28 @@ def train_grpo(
     import torch
     from trl import GRPOTrainer
 
-    cfg = cfg or load_config(job.config)
-    check_machine(cfg.grpo, processes=job.processes)
-    variant = check_inputs(job, cfg)
+    check_machine(job.grpo, processes=job.processes)
+    variant = check_inputs(job)
     cuda = torch.cuda.is_available()
 
     model, tokenizer = load_model_and_tokenizer(
-        job.base_model, dtype=torch.bfloat16 if cfg.grpo.bf16 else torch.float32
+        job.base_model, dtype=torch.bfloat16 if job.grpo.bf16 else torch.float32
     )
     dataset, mixture = build_training_set(
-        {s: job.prompt_dirs[s] for s in variant.sources}, variant.sources, cfg.seed
+        {s: job.prompt_dirs[s] for s in variant.sources}, variant.sources, job.seed
     )
-    dataset, dropped = drop_long_prompts(dataset, tokenizer, cfg.grpo.max_prompt_length)
+    dataset, dropped = drop_long_prompts(dataset, tokenizer, job.grpo.max_prompt_length)
 
     funcs, weights = (reward_factory or registry_rewards)(variant, model=model, tokenizer=tokenizer)
     funcs, weights = resolve_rewards(variant, funcs, weights)
     monitor = RewardFailureMonitor()
     timer = StepTimer()
 
-    args = grpo_arguments(cfg, job, weights, cuda)
+    args = grpo_arguments(job, weights, cuda)
     is_main = int(os.environ.get("RANK", "0")) == 0
     if is_main:
-        check_checkpoint_fingerprint(cfg, job)
-    run_id = open_mlflow_run(cfg, job) if is_main else None
+        check_checkpoint_fingerprint(job)
+    run_id = open_mlflow_run(job) if is_main else None
 
     resume = latest_checkpoint(job.checkpoint_dir)
     if resume is not None:
@@ -377,7 +381,7 @@ def train_grpo(
         args=args,
         train_dataset=dataset,
         processing_class=tokenizer,
-        peft_config=lora_config(cfg.grpo.lora),
+        peft_config=lora_config(job.grpo.lora),
         callbacks=[monitor, timer.callback, *callbacks],
     )
     started = time.perf_counter()
@@ -392,7 +396,6 @@ def train_grpo(
     summary = training_summary(
         trainer.state.log_history,
         job=job,
-        cfg=cfg,
         reward_names=[reward_name(f) for f in funcs],
         reward_weights=weights,
         resumed_from=resume,
@@ -413,7 +416,6 @@ def training_summary(
     log_history: list[dict[str, Any]],
     *,
     job: GrpoJob,
-    cfg: Config,
     reward_names: list[str],
     reward_weights: list[float],
     resumed_from: Path | None,
@@ -443,12 +445,11 @@ def training_summary(
         )
         curve.append(point)
     return {
-        "variant": job.variant,
+        "variant": job.variant.name,
         "split": job.split,
-        "seed": cfg.seed,
-        "config_hash": cfg.hash(),
+        "seed": job.seed,
         "steps": final_step,
-        "max_steps": cfg.grpo.max_steps,
+        "max_steps": job.grpo.max_steps,
         "resumed_from_step": int(resumed_from.name.split("-")[-1]) if resumed_from else None,
         "rewards": dict(zip(reward_names, reward_weights, strict=True)),
         "training_set": {**mixture, "dropped_long_prompts": dropped_prompts},
@@ -503,10 +504,9 @@ def save_trained_model(
         {
             "run_id": run_id,
             "tracking_uri": os.environ.get("MLFLOW_TRACKING_URI"),
-            "variant": job.variant,
+            "variant": job.variant.name,
             "split": job.split,
-            "seed": summary["seed"],
-            "config_hash": summary["config_hash"],
+            "seed": job.seed,
         },
     )
     for leftover in ("training_args.bin",):  # pickle written by Trainer.save_model: not kept

@@ -341,7 +341,7 @@ def _tidy(direct: pd.DataFrame) -> pd.DataFrame:
 
 
 def load_go(
-    source: str, local_dir: str | Path, download_dir: str | Path
+    source: str, local_dir: str | Path | None, download_dir: str | Path
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """(direct, propagated, provenance) from the configured source (``local`` or ``remote``)."""
     if source == "local":

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rbio.config import Config, split_lines
+from rbio.config import MlpConfig, TfPmiConfig, data_dir, split_lines
 from rbio.io import write_json, write_parquet
 from rbio.verifiers import embeddings as emb
 from rbio.verifiers import go, pmi
@@ -21,15 +21,15 @@ def perturbqa_genes(table: pd.DataFrame) -> set[str]:
 
 
 def build_go_index(
-    config: Config,
+    source: str,
     perturbqa_path: str,
     out_index: str,
     out_propagated: str,
     out_coverage: str,
 ) -> dict:
-    local_dir = config.data.resolved_dir()
+    """GO annotations of every gene (``source`` local: the data folder; remote: upstream)."""
     direct, propagated, provenance = go.load_go(
-        config.data.source, local_dir, Path(out_index).parent / "download"
+        source, data_dir() if source == "local" else None, Path(out_index).parent / "download"
     )
     table = pd.read_parquet(perturbqa_path, columns=["pert", "gene"])
     report = go.coverage_report(direct, propagated, perturbqa_genes(table))
@@ -47,28 +47,30 @@ def build_go_index(
 
 
 def gene_embeddings(
-    config: Config,
     kind: str,
     perturbqa_path: str,
-    propagated_path: str | None,
     out_embedding: str,
     out_coverage: str,
+    *,
+    dim: int | None = None,
+    seed: int | None = None,
+    propagated_path: str | None = None,
+    esm2_path: str | None = None,
 ) -> dict:
+    """One gene embedding: go_svd (``dim``, ``seed``, the propagated GO annotations), onehot, or
+    esm2 (``esm2_path``, else the download; symbols from the data folder's NCBI gene table)."""
     table = pd.read_parquet(perturbqa_path, columns=["cell_line", "pert", "gene"])
-    settings = config.verifiers.embeddings
     if kind == "go_svd":
-        if propagated_path is None:
-            raise ValueError("go_svd needs the propagated GO annotations")
-        embedding = emb.go_svd_embedding(
-            pd.read_parquet(propagated_path), settings.dim, config.seed
-        )
+        if propagated_path is None or dim is None or seed is None:
+            raise ValueError("go_svd needs the propagated GO annotations, a dim and a seed")
+        embedding = emb.go_svd_embedding(pd.read_parquet(propagated_path), dim, seed)
     elif kind == "onehot":
         embedding = emb.onehot_embedding(sorted(perturbqa_genes(table)))
     elif kind == "esm2":
-        genes_csv = config.data.resolved_dir() / go.LOCAL_GENES[0]
+        genes_csv = data_dir() / go.LOCAL_GENES[0]
         symbol_of = emb.ensembl_to_symbol(genes_csv) if genes_csv.is_file() else None
         embedding = emb.esm2_embedding(
-            settings.esm2_path, Path(out_embedding).parent / "download", symbol_of
+            esm2_path, Path(out_embedding).parent / "download", symbol_of
         )
     else:
         raise ValueError(f"unknown embedding '{kind}'; valid: {list(emb.EMBEDDING_KINDS)}")
@@ -80,7 +82,9 @@ def gene_embeddings(
 
 
 def train_mlp_verifier(
-    config: Config,
+    settings: MlpConfig,
+    seed: int,
+    cell_lines: tuple[str, ...],
     split: str,
     train_path: str,
     test_path: str,
@@ -92,11 +96,10 @@ def train_mlp_verifier(
 ) -> dict:
     train = pd.read_parquet(train_path)
     test = pd.read_parquet(test_path)
-    train_lines, test_lines = split_lines(split, config.data.cell_lines)
+    train_lines, test_lines = split_lines(split, cell_lines)
     held_out = sorted(set(test_lines) - set(train_lines))
     mlp_verifier.check_training_lines(train, held_out, split)
     embedding = emb.load_embedding(embedding_path)
-    settings = config.verifiers.mlp
     trained = mlp_verifier.train_verifier(
         train,
         test,
@@ -106,7 +109,7 @@ def train_mlp_verifier(
             epochs=settings.epochs,
             batch_size=settings.batch_size,
             learning_rate=settings.learning_rate,
-            seed=config.seed,
+            seed=seed,
         ),
     )
     metrics = mlp_verifier.save_verifier(
@@ -126,13 +129,12 @@ def train_mlp_verifier(
 
 
 def precompute_tf_pmi(
-    config: Config,
+    settings: TfPmiConfig,
     genes_path: str | None,
     out_pmi: str,
     out_questions: str,
     out_report: str,
 ) -> dict:
-    settings = config.verifiers.tf_pmi
     wanted = None
     if genes_path:
         table = pd.read_parquet(genes_path, columns=["pert", "gene"])
