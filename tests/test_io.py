@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from rbio.io import atomic_path, write_json
+from rbio.io import atomic_path, write_json, write_safetensors
 
 
 def test_write_json_is_strict_json(tmp_path):
@@ -35,3 +35,24 @@ def test_atomic_path_replaces_a_directory_whole(tmp_path):
         tmp.mkdir()
         (tmp / "new.arrow").write_text("new")
     assert [p.name for p in target.iterdir()] == ["new.arrow"]
+
+
+def test_safetensors_bytes_do_not_depend_on_metadata_order(tmp_path):
+    from safetensors.numpy import load_file, save
+
+    tensors = {"b": np.ones(3, dtype=np.float32), "a": np.arange(4, dtype=np.float32)}
+    written = []
+    for index, metadata in enumerate(
+        (
+            {"split": "loco_k562", "embedding": "go_svd"},
+            {"embedding": "go_svd", "split": "loco_k562"},
+        )
+    ):
+        path = tmp_path / f"{index}.safetensors"
+        write_safetensors(save(tensors, metadata=metadata), path)
+        written.append(path.read_bytes())
+        loaded = load_file(path)
+        assert all((loaded[name] == tensors[name]).all() for name in tensors)
+    assert written[0] == written[1]
+    size = int.from_bytes(written[0][:8], "little")
+    assert size % 8 == 0 and json.loads(written[0][8 : 8 + size])["__metadata__"] == metadata

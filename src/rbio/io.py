@@ -8,6 +8,7 @@ import json
 import math
 import os
 import shutil
+import struct
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -68,6 +69,22 @@ def write_json(path: str | Path, payload: Any) -> None:
 def write_parquet(frame, path: str | Path) -> None:
     with atomic_path(path) as tmp:
         frame.to_parquet(tmp, index=False)
+
+
+def write_safetensors(serialised: bytes, path: str | Path) -> None:
+    """Write a safetensors file (the bytes of ``safetensors.*.save``) with a canonical header.
+
+    safetensors writes the ``__metadata__`` entries in hash order, which changes from process to
+    process: two runs would write different bytes for the same tensors. The header is JSON whose
+    order the format leaves free (tensor offsets are relative to its end), so it is rewritten with
+    sorted keys and padded to 8 bytes as the format asks.
+    """
+    (size,) = struct.unpack("<Q", serialised[:8])
+    header = json.loads(serialised[8 : 8 + size])
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(struct.pack("<Q", len(text)) + text + serialised[8 + size :])
 
 
 def verify_sha256(path: str | Path, expected: str | None) -> str:

@@ -163,3 +163,29 @@ def test_every_artefact_folder_carries_its_provenance(finished_run):
     assert model["params"]["variant"]["sources"] == {"exp": 1.0}
     evaluation = provenance.read(results / "eval/EXP/loco_k562/nocot")
     assert "results/models/EXP/loco_k562/config.json" in [i["path"] for i in evaluation["inputs"]]
+
+
+# What records when or how long something ran, or a run's random MLflow id.
+CLOCK_OR_RUN_ID = {"trainer_state.json", "training_summary.json", "run.json"}
+NOT_ARTEFACTS = {"mlflow", "checkpoints"}  # the tracking store; resume points of training
+
+
+def _artefacts(workdir: Path) -> dict[str, bytes]:
+    results = workdir / "results"
+    return {
+        path.relative_to(results).as_posix(): path.read_bytes()
+        for path in sorted(results.rglob("*"))
+        if path.is_file() and path.relative_to(results).parts[0] not in NOT_ARTEFACTS
+    }
+
+
+def test_same_config_from_scratch_gives_the_same_bytes(finished_run, tmp_path):
+    second = tmp_path / "second"
+    run_workflow(second, *TARGETS)
+    first, again = _artefacts(finished_run), _artefacts(second)
+    assert sorted(first) == sorted(again)
+    differ = sorted(name for name in first if first[name] != again[name])
+    assert [name for name in differ if Path(name).name not in CLOCK_OR_RUN_ID] == []
+    # Splits, prompts, verifier scores, models, predictions and metrics are all among them.
+    for prefix in ("splits/", "prompts/", "verifiers/", "models/EXP/", "eval/EXP/", "eval/base"):
+        assert any(name.startswith(prefix) for name in first), prefix

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rbio.io import atomic_path, download_verified
+from rbio.io import download_verified, write_safetensors
 
 log = logging.getLogger(__name__)
 
@@ -56,15 +56,11 @@ class GeneEmbedding:
 
 
 def save_embedding(embedding: GeneEmbedding, path: str | Path) -> None:
-    from safetensors.numpy import save_file
+    from safetensors.numpy import save
 
     metadata = {"kind": embedding.kind, "genes": json.dumps(list(embedding.genes))}
-    with atomic_path(path) as tmp:
-        save_file(
-            {"embedding": np.ascontiguousarray(embedding.matrix, dtype=np.float32)},
-            str(tmp),
-            metadata=metadata,
-        )
+    matrix = np.ascontiguousarray(embedding.matrix, dtype=np.float32)
+    write_safetensors(save({"embedding": matrix}, metadata=metadata), path)
 
 
 def load_embedding(path: str | Path) -> GeneEmbedding:

@@ -38,7 +38,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from rbio.io import atomic_path, write_json, write_parquet
+from rbio.io import write_json, write_parquet, write_safetensors
 from rbio.verifiers.embeddings import GeneEmbedding
 
 log = logging.getLogger(__name__)
@@ -380,15 +380,15 @@ def save_verifier(
     out_scores: str | Path,
     out_metrics: str | Path,
 ) -> dict:
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     state = {
         name: tensor.detach().contiguous() for name, tensor in trained.model.state_dict().items()
     }
     state["feature_mean"] = torch.from_numpy(trained.feature_mean.astype(np.float32))
     state["feature_std"] = torch.from_numpy(trained.feature_std.astype(np.float32))
-    with atomic_path(out_model) as tmp:
-        save_file(state, str(tmp), metadata={"split": split, "embedding": embedding.kind})
+    metadata = {"split": split, "embedding": embedding.kind}
+    write_safetensors(save(state, metadata=metadata), out_model)
     write_json(
         out_config,
         {
