@@ -1,7 +1,11 @@
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
+from rbio.data.genes import HGNC_ALIAS_SHA256
 from rbio.data.ingest import TIDY_COLUMNS, ingest_perturbqa
+from rbio.data.perturbqa import SHA256
 from rbio.data.splits import make_split, subsample_stratified
 
 LINES = ["k562", "rpe1", "hepg2", "jurkat"]
@@ -40,6 +44,15 @@ def test_ingest_reports_symbol_normalisation(tidy):
     changed = table[table["gene"] != table["gene_original"]]
     assert len(changed) > 0
     assert (changed["gene"] == changed["gene_original"].map(symbols["remapped"])).all()
+
+
+def test_ingest_records_the_verified_digests(tidy):
+    _, report = tidy
+    names = [f"{line}-{task}.csv" for line in LINES for task in ("de", "dir")]
+    assert {Path(path).name: digest for path, digest in report["inputs_sha256"].items()} == {
+        **{name: SHA256[name] for name in names},
+        "hgnc_alias_to_approved.tsv.gz": HGNC_ALIAS_SHA256,
+    }
 
 
 @pytest.mark.parametrize("held_out", LINES)

@@ -13,9 +13,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from rbio.io import read_csv_utf8, recorded_sha256, verify_acquired
+
 HGNC_COMPLETE_SET_URL = (
     "https://storage.googleapis.com/public-download-files/hgnc/tsv/tsv/hgnc_complete_set.txt"
 )
+# The pinned offline table, relative to the data folder, and its sha256 (see its PROVENANCE.md).
+HGNC_ALIAS_TABLE = "hgnc_aliases/hgnc_alias_to_approved.tsv.gz"
+HGNC_ALIAS_SHA256 = "800654a4806074d2c3f7696f60a27ac1c1da3fac6122bf2c061a381609753189"
 
 
 @dataclass(frozen=True)
@@ -59,12 +64,30 @@ class SymbolMap:
 
 def read_alias_table(path: str | Path) -> pd.DataFrame:
     """The offline table (``symbol, approved_symbol, chromosome``, see ../shared/data/hgnc_aliases)."""
-    return pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, na_values=[""])
+    return read_csv_utf8(path, sep="\t", dtype=str, keep_default_na=False, na_values=[""])
+
+
+def verify_alias_table(path: str | Path) -> str:
+    """Check the alias table copy before it is read; return its sha256.
+
+    The pinned offline table is accepted by its digest. HGNC republishes its complete set
+    continuously, so a table built from a download has no digest to pin; what is known is that the
+    copy is the one the acquire step wrote, so that step records its digest beside the copy
+    (rbio.io.record_sha256) and the copy must still match it.
+    """
+    recorded = recorded_sha256(path)
+    if recorded is None:
+        return verify_acquired(path, HGNC_ALIAS_SHA256, "the pinned HGNC alias table")
+    return verify_acquired(
+        path,
+        [HGNC_ALIAS_SHA256, recorded],
+        "the pinned HGNC alias table, or the HGNC download recorded beside the copy",
+    )
 
 
 def alias_table_from_hgnc_complete_set(path: str | Path) -> pd.DataFrame:
     """Build the alias table from HGNC's ``hgnc_complete_set.txt`` (approved, alias and previous symbols)."""
-    hgnc = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    hgnc = read_csv_utf8(path, sep="\t", dtype=str, keep_default_na=False)
     hgnc = hgnc[hgnc["status"] == "Approved"] if "status" in hgnc.columns else hgnc
     rows = [pd.DataFrame({"symbol": hgnc["symbol"], "approved_symbol": hgnc["symbol"]})]
     for column in ("alias_symbol", "prev_symbol"):

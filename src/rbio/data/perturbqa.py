@@ -6,13 +6,14 @@ ICLR 2025 (genentech/PerturbQA, data CC BY 4.0).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from rbio.io import copy_verified, download_verified
+from rbio.io import ChecksumError, copy_verified, download_verified, read_csv_utf8, verify_acquired
 
 UPSTREAM_URL = (
     "https://raw.githubusercontent.com/genentech/PerturbQA/main/perturbqa/datasets/{name}"
@@ -32,6 +33,10 @@ SHA256: dict[str, str] = {
 
 COLUMNS = ("pert", "gene", "label", "split")
 SPLIT_VALUES = ("train", "test")
+# Row i of a parsed table (0-based) is line i + 2 of the file: line 1 is the header. This holds
+# because read_table keeps blank lines as (failing) rows, and because the tables quote nothing (a
+# quoted field spanning two lines would shift the line numbers of the rows after it).
+FIRST_ROW_LINE = 2
 
 
 class PerturbQAFormatError(ValueError):
@@ -52,11 +57,27 @@ def acquire_table(name: str, dest: str | Path, *, source: str, local_dir: str | 
     raise ValueError(f"unknown data source '{source}'; valid: local, remote")
 
 
+def verify_table(path: str | Path, known: Mapping[str, str] = SHA256) -> str:
+    """Check a copy against the sha256 known for its file name, before it is parsed."""
+    name = Path(path).name
+    if name not in known:
+        raise ChecksumError(
+            f"{path}: no known sha256 for a file named {name}; known: {sorted(known)}"
+        )
+    return verify_acquired(path, known[name], f"the PerturbQA release's {name}")
+
+
 def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a ``{line}-{de,dir}.csv`` file; stop at the first malformed row with its line number."""
+    """Read a ``{line}-{de,dir}.csv`` file; stop at the first malformed row with its line number.
+
+    Parsing only: the caller checks the file first (verify_table), as ingest does.
+    """
     path = Path(path)
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
+        # Blank lines are kept (they fail as empty rows) so that row numbers stay line numbers.
+        frame = read_csv_utf8(
+            path, dtype=str, keep_default_na=False, na_filter=False, skip_blank_lines=False
+        )
     except pd.errors.ParserError as error:
         raise PerturbQAFormatError(f"{path}: {error}") from None
     except pd.errors.EmptyDataError:
@@ -72,7 +93,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
         if mask.any():
             row = int(np.flatnonzero(mask)[0])
             raise PerturbQAFormatError(
-                f"{path}, line {row + 2}: {what} (row: {frame.iloc[row].to_dict()}); "
+                f"{path}, line {row + FIRST_ROW_LINE}: {what} (row: {frame.iloc[row].to_dict()}); "
                 f"{int(mask.sum())} such row(s) in the file"
             )
 
