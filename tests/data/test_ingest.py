@@ -1,14 +1,17 @@
-"""Ingest checks what it consumes: checksums and encodings, on small written files."""
+"""Ingest checks what it consumes: checksums, gene symbols and encodings, on small written files."""
 
 import functools
 import gzip
 import http.server
+import json
+import logging
 import threading
 
 import pytest
 
-from rbio.data import genes, stages
+from rbio.data import genes, perturbqa, stages
 from rbio.data.ingest import ingest_perturbqa
+from rbio.data.perturbqa import PerturbQAFormatError
 from rbio.io import ChecksumError, EncodingError, record_sha256, sha256_file, sha256_record_path
 
 ALIASES = (
@@ -44,6 +47,26 @@ def raw(tmp_path):
     return make
 
 
+def test_unknown_clean_symbol_is_kept_and_reported_with_file_line_and_nearest(raw):
+    tables, aliases, known = raw(de_table("ACTBL9"))
+    table, report = ingest_perturbqa(tables, aliases, sha256=known)
+    assert len(table) == 4
+    assert table["gene"].tolist()[-1] == table["gene_original"].tolist()[-1] == "ACTBL9"
+    assert table["pert"].tolist()[-1] == "SEPTIN7"  # SEPT7 remapped as before
+    symbols = report["gene_symbols"]
+    assert symbols["unmapped"] == ["ACTBL9"]
+    assert symbols["unmapped_occurrences"] == [
+        {
+            "symbol": "ACTBL9",
+            "file": str(tables["k562"][0]),
+            "column": "gene",
+            "first_line": 5,
+            "rows": 1,
+            "nearest_hgnc": "ACTB",
+        }
+    ]
+
+
 def test_ingest_reports_the_digests_it_verified(raw):
     tables, aliases, known = raw(de_table("GAPDH"))
     _, report = ingest_perturbqa(tables, aliases, sha256=known)
@@ -74,10 +97,58 @@ def test_changed_alias_table_is_refused(raw):
         ingest_perturbqa(tables, aliases, sha256=known)
 
 
+@pytest.mark.parametrize(
+    ("symbol", "defect", "nearest"),
+    [
+        ("G\x01PDH", "non-printable character", "GAPDH"),  # a flipped bit: A (0x41) -> 0x01
+        ("GAPDΗ", "non-ASCII", "GAPDH"),  # Greek capital eta for H
+        ("gapdh", "is in the wrong case", "GAPDH"),
+        ("C1ORF131", "is in the wrong case", "C1orf131"),
+        ("tp53x", "is in lower case", "TP53"),
+        (" GAPDH", "leading or trailing whitespace", "GAPDH"),
+        ("GAPDH ", "leading or trailing whitespace", "GAPDH"),
+        ("GAP DH", "contains whitespace", "GAPDH"),
+    ],
+)
+def test_corrupt_symbol_fails_naming_file_line_and_nearest_symbol(raw, symbol, defect, nearest):
+    # The checksums are those of the corrupt file: the check behind them is what must fail.
+    tables, aliases, known = raw(de_table(symbol))
+    with pytest.raises(PerturbQAFormatError) as error:
+        ingest_perturbqa(tables, aliases, sha256=known)
+    message = str(error.value)
+    assert message.startswith(f"{tables['k562'][0]}: 1 corrupt gene symbol(s)")
+    assert f"line 5, column 'gene': {symbol!r} " in message
+    assert defect in message
+    assert f"nearest HGNC symbol: {nearest}" in message
+
+
 def test_non_utf8_byte_fails_naming_file_and_line(raw):
     tables, aliases, known = raw(de_table("GAPDH").replace(b"SEPT7,GAPDH", b"SEPT7,G\xc1PDH"))
     with pytest.raises(EncodingError, match=f"{tables['k562'][0]}, line 5, column 8 "):
         ingest_perturbqa(tables, aliases, sha256=known)
+
+
+def test_ingest_stage_logs_unknown_symbols(raw, tmp_path, monkeypatch, caplog):
+    tables, aliases, known = raw(de_table("ACTBL9"))
+    for name, digest in known.items():  # the stage checks against the release's own digests
+        monkeypatch.setitem(perturbqa.SHA256, name, digest)
+    out = tmp_path / "out"
+    with caplog.at_level(logging.INFO, logger="rbio"):
+        stages.ingest(
+            ["k562"],
+            [str(tables["k562"][0])],
+            [str(tables["k562"][1])],
+            str(aliases),
+            str(out / "table.parquet"),
+            str(out / "report.json"),
+        )
+    warning = next(record for record in caplog.records if record.levelno == logging.WARNING)
+    assert warning.getMessage() == (
+        f"{tables['k562'][0]}, line 5, column 'gene': 'ACTBL9' is not an HGNC symbol or alias"
+        " (nearest: ACTB); kept as written in its 1 row(s)"
+    )
+    report = json.loads((out / "report.json").read_text())
+    assert report["gene_symbols"]["unmapped_occurrences"][0]["first_line"] == 5
 
 
 @pytest.fixture

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
 
 from rbio.data.genes import SymbolMap, normalise_symbols, read_alias_table, verify_alias_table
-from rbio.data.perturbqa import SHA256, merge_direction, read_table, verify_table
+from rbio.data.perturbqa import (
+    SHA256,
+    UnmappedSymbol,
+    check_symbols,
+    merge_direction,
+    read_table,
+    verify_table,
+)
 
 TIDY_COLUMNS = [
     "cell_line",
@@ -33,10 +41,14 @@ def verify_inputs(
     return digests
 
 
-def read_line_tables(de_path: str | Path, dir_path: str | Path) -> tuple[pd.DataFrame, dict]:
-    """One cell line's DE table with directions: (table, its counts)."""
+def read_line_tables(
+    de_path: str | Path, dir_path: str | Path, symbols: SymbolMap
+) -> tuple[pd.DataFrame, dict, list[UnmappedSymbol]]:
+    """One cell line's DE table with directions: (table, its counts, its unknown symbols)."""
     de = read_table(de_path)
+    unmapped = check_symbols(de, de_path, symbols)
     direction = read_table(dir_path)
+    unmapped += check_symbols(direction, dir_path, symbols)
     merged = merge_direction(de, direction)
     if merged.direction_without_de:
         raise ValueError(
@@ -52,7 +64,7 @@ def read_line_tables(de_path: str | Path, dir_path: str | Path) -> tuple[pd.Data
         "genes": int(de["gene"].nunique()),
         "with_direction": int(merged.table["direction"].notna().sum()),
     }
-    return merged.table, stats
+    return merged.table, stats, unmapped
 
 
 def ingest_perturbqa(
@@ -65,17 +77,20 @@ def ingest_perturbqa(
 
     Each file is checked before it is parsed: a PerturbQA table against the sha256 of its file
     name in ``sha256`` (the upstream release by default), the alias table by verify_alias_table.
-    The tidy table has exactly one row per source DE row (checked), in source order per line.
+    Corrupt gene symbols fail; clean unknown ones are kept and reported with file, line and the
+    nearest HGNC symbol (check_symbols). The tidy table has exactly one row per source DE row
+    (checked), in source order per line.
     """
     inputs = verify_inputs(tables, alias_table, sha256)
+    symbol_map = SymbolMap.from_table(read_alias_table(alias_table))
     frames = []
     per_line: dict[str, dict] = {}
+    unmapped: list[UnmappedSymbol] = []
     for line, (de_path, dir_path) in tables.items():
-        frame, per_line[line] = read_line_tables(de_path, dir_path)
+        frame, per_line[line], found = read_line_tables(de_path, dir_path, symbol_map)
         frames.append(frame.assign(cell_line=line))
+        unmapped += found
     table = pd.concat(frames, ignore_index=True)
-
-    symbol_map = SymbolMap.from_table(read_alias_table(alias_table))
 
     mapping, symbol_report = normalise_symbols(
         pd.concat([table["pert"], table["gene"]]), symbol_map
@@ -101,6 +116,9 @@ def ingest_perturbqa(
         "rows": len(table),
         "inputs_sha256": inputs,
         "cell_lines": per_line,
-        "gene_symbols": symbol_report.as_dict(),
+        "gene_symbols": {
+            **symbol_report.as_dict(),
+            "unmapped_occurrences": [asdict(occurrence) for occurrence in unmapped],
+        },
     }
     return table[TIDY_COLUMNS], report

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rbio.data.genes import SymbolMap
 from rbio.io import ChecksumError, copy_verified, download_verified, read_csv_utf8, verify_acquired
 
 UPSTREAM_URL = (
@@ -32,6 +33,7 @@ SHA256: dict[str, str] = {
 }
 
 COLUMNS = ("pert", "gene", "label", "split")
+SYMBOL_COLUMNS = ("pert", "gene")
 SPLIT_VALUES = ("train", "test")
 # Row i of a parsed table (0-based) is line i + 2 of the file: line 1 is the header. This holds
 # because read_table keeps blank lines as (failing) rows, and because the tables quote nothing (a
@@ -108,6 +110,54 @@ def read_table(path: str | Path) -> pd.DataFrame:
     fail(frame.duplicated(["pert", "gene"]).to_numpy(), "duplicate (pert, gene) pair")
     frame["label"] = frame["label"].astype(np.int8)
     return frame
+
+
+@dataclass(frozen=True)
+class UnmappedSymbol:
+    """A clean symbol the HGNC table does not know, where it occurs in one file."""
+
+    symbol: str
+    file: str
+    column: str
+    first_line: int
+    rows: int
+    nearest_hgnc: str | None
+
+
+def check_symbols(
+    frame: pd.DataFrame, path: str | Path, symbols: SymbolMap, shown: int = 10
+) -> list[UnmappedSymbol]:
+    """Fail on corrupt gene symbols of a parsed table; return its clean but unknown ones.
+
+    What is corrupt and what is a defined result is set out in rbio.data.genes. The error lists
+    the first ``shown`` corrupt symbols, each with its first line and nearest HGNC symbol.
+    """
+    corrupt: list[tuple[int, str, str, str, int]] = []
+    unmapped: list[UnmappedSymbol] = []
+    for column in SYMBOL_COLUMNS:
+        for symbol, positions in frame.groupby(column, sort=False).indices.items():
+            if symbols.classify(symbol)[1] != "unmapped":
+                continue
+            line = int(positions[0]) + FIRST_ROW_LINE
+            defect = symbols.defect(symbol)
+            if defect is not None:
+                corrupt.append((line, column, symbol, defect, len(positions)))
+                continue
+            nearest = symbols.nearest(symbol)
+            unmapped.append(
+                UnmappedSymbol(symbol, str(path), column, line, len(positions), nearest)
+            )
+    if corrupt:
+        described = [
+            f"line {line}, column '{column}': {symbol!r} {defect} ({rows} row(s)); "
+            f"nearest HGNC symbol: {symbols.nearest(symbol)}"
+            for line, column, symbol, defect, rows in sorted(corrupt)[:shown]
+        ]
+        raise PerturbQAFormatError(
+            f"{path}: {len(corrupt)} corrupt gene symbol(s); the upstream release has none, so the"
+            " file was damaged or edited:\n  " + "\n  ".join(described)
+        )
+    return sorted(unmapped, key=lambda item: (item.first_line, item.column))
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,12 @@ def ingest(
     write_parquet(table, out_table)
     write_json(out_report, report)
     symbols = report["gene_symbols"]
+    for unmapped in symbols["unmapped_occurrences"]:
+        log.warning(
+            "%(file)s, line %(first_line)d, column '%(column)s': %(symbol)r is not an HGNC symbol"
+            " or alias (nearest: %(nearest_hgnc)s); kept as written in its %(rows)d row(s)",
+            unmapped,
+        )
     log.info(
         "ingested %d rows from %d cell lines (inputs sha256-verified); gene symbols: %s",
         len(table),
