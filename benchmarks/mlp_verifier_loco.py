@@ -32,9 +32,9 @@ from pathlib import Path
 import pandas as pd
 
 from rbio.config import read_config
+from rbio.data.genes import HGNC_ALIAS_TABLE
 from rbio.data.ingest import ingest_perturbqa
 from rbio.data.splits import make_split
-from rbio.data.stages import HGNC_ALIAS_TABLE
 from rbio.verifiers import embeddings as emb
 from rbio.verifiers import go, mlp
 

@@ -1,8 +1,9 @@
-"""File helpers shared by every stage: atomic writes, checksums, verified downloads."""
+"""File helpers shared by every stage: atomic writes, checksums, verified downloads and reads."""
 
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
 import json
 import math
@@ -17,6 +18,10 @@ from typing import Any
 
 class ChecksumError(ValueError):
     """A file whose sha256 differs from the expected one."""
+
+
+class EncodingError(ValueError):
+    """A text file with a byte that is not UTF-8; the message names the file, line and offset."""
 
 
 def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
@@ -93,6 +98,90 @@ def verify_sha256(path: str | Path, expected: str | None) -> str:
     if expected is not None and actual != expected.lower():
         raise ChecksumError(f"{path}: sha256 {actual} does not match the expected {expected}")
     return actual
+
+
+def verify_acquired(path: str | Path, expected: str | list[str], what: str = "") -> str:
+    """Check a copy an acquire step put in place, at the moment it is consumed.
+
+    The acquire step verified the copy when it wrote it, but Snakemake re-runs a consumer on
+    whatever lies under that name later (an edit, a restore from elsewhere, a disk error) without
+    fetching it again. ``expected`` may list several accepted digests; ``what`` says what they are.
+    """
+    accepted = [expected] if isinstance(expected, str) else expected
+    actual = sha256_file(path)
+    if actual not in {digest.lower() for digest in accepted}:
+        raise ChecksumError(
+            f"{path}: sha256 {actual} does not match the expected {' or '.join(accepted)}"
+            f"{f' ({what})' if what else ''}: it changed after it was acquired. If it is a copy an"
+            " acquire rule made, delete it and run the workflow again (the rule fetches a verified"
+            " copy); otherwise restore it from its source."
+        )
+    return actual
+
+
+def sha256_record_path(path: str | Path) -> Path:
+    """Where the digest of ``path`` is recorded: ``<name>.sha256`` beside it."""
+    path = Path(path)
+    return path.with_name(path.name + ".sha256")
+
+
+def record_sha256(path: str | Path, digest: str) -> None:
+    """Write ``digest`` beside ``path`` in sha256sum's format (``sha256sum -c`` can check it)."""
+    with atomic_path(sha256_record_path(path)) as tmp:
+        tmp.write_text(f"{digest}  {Path(path).name}\n")
+
+
+def recorded_sha256(path: str | Path) -> str | None:
+    """The digest recorded beside ``path`` by record_sha256, or None when there is none."""
+    record = sha256_record_path(path)
+    if not record.is_file():
+        return None
+    fields = record.read_text().split()
+    if not fields or len(fields[0]) != 64 or any(c not in "0123456789abcdef" for c in fields[0]):
+        raise ChecksumError(f"{record}: not a sha256 record ('<64 hex digits>  <file name>')")
+    return fields[0]
+
+
+def _read_decompressed(path: Path) -> tuple[bytes, bool]:
+    """The file's bytes as a table reader sees them (gzip decompressed), and whether it was gzip."""
+    with open(path, "rb") as handle:
+        compressed = handle.read(2) == b"\x1f\x8b"
+    with gzip.open(path, "rb") if compressed else open(path, "rb") as handle:
+        return handle.read(), compressed
+
+
+def describe_non_utf8(path: str | Path) -> str:
+    """Where the first byte that is not UTF-8 lies: file, line, column, offset and the line's text.
+
+    Reads the file whole: called only once a reader has failed, on tables of a few megabytes.
+    """
+    data, compressed = _read_decompressed(Path(path))
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        offset = error.start
+        line_start = data.rfind(b"\n", 0, offset) + 1
+        line_end = data.find(b"\n", offset)
+        text = data[line_start : None if line_end < 0 else line_end]
+        line = data.count(b"\n", 0, offset) + 1
+        where = "of the decompressed text" if compressed else "in the file"
+        return (
+            f"{path}, line {line}, column {offset - line_start + 1} "
+            f"(byte offset {offset} {where}): byte 0x{data[offset]:02x} is not UTF-8 "
+            f"({error.reason}); the line's bytes: {text!r}"
+        )
+    return f"{path}: not UTF-8"  # the reader failed yet the bytes decode: still name the file
+
+
+def read_csv_utf8(path: str | Path, **options: Any):
+    """``pandas.read_csv`` of a UTF-8 table; a byte that is not UTF-8 raises EncodingError naming
+    the file and position (pandas' own error names neither the file nor a line)."""
+    import pandas as pd
+
+    try:
+        return pd.read_csv(path, encoding="utf-8", encoding_errors="strict", **options)
+    except UnicodeDecodeError:
+        raise EncodingError(describe_non_utf8(path)) from None
 
 
 def copy_verified(src: str | Path, dest: str | Path, expected_sha256: str | None) -> str:

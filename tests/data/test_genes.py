@@ -1,4 +1,5 @@
 import pandas as pd
+import pytest
 
 from rbio.data.genes import SymbolMap, alias_table_from_hgnc_complete_set, normalise_symbols
 
@@ -26,6 +27,32 @@ def test_classify_statuses():
     assert symbols.classify("SEPT7") == ("SEPTIN7", "remapped")
     assert symbols.classify("MPP6") == ("MPP6", "ambiguous")
     assert symbols.classify("NOTAGENE") == ("NOTAGENE", "unmapped")
+
+
+@pytest.mark.parametrize(
+    ("symbol", "defect", "nearest"),
+    [
+        ("SEPT7", None, "SEPT7"),
+        ("MPP6", None, "MPP6"),
+        ("C10orf2", None, "C10orf2"),
+        ("SEPTIN7B", None, "SEPTIN7"),  # unknown but clean: a defined result
+        ("AC118549.1", None, None),  # an Ensembl clone name: nothing close enough
+        (" SEPTIN7", "has leading or trailing whitespace", "SEPTIN7"),
+        ("SEPTIN7\t", "has leading or trailing whitespace", "SEPTIN7"),
+        ("SEP TIN7", "contains whitespace", "SEPTIN7"),
+        ("S\x05PTIN7", "contains a non-ASCII or non-printable character", "SEPTIN7"),  # E ^ 0x40
+        ("SEPTİN7", "contains a non-ASCII or non-printable character", "SEPTIN7"),
+        ("septin7", "is in the wrong case", "SEPTIN7"),
+        ("C10ORF2", "is in the wrong case", "C10orf2"),
+        ("twnkl", "is in lower case", "TWNK"),
+        ("TWNKl", "is in lower case", "TWNK"),
+    ],
+)
+def test_defect_tells_corrupt_from_unknown_symbols(symbol, defect, nearest):
+    symbols = SymbolMap.from_table(TABLE)
+    found = symbols.defect(symbol)
+    assert found == defect if defect is None else found.startswith(defect)
+    assert symbols.nearest(symbol) == nearest
 
 
 def test_normalise_keeps_originals_that_would_collide():

@@ -1,7 +1,11 @@
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
+from rbio.data.genes import HGNC_ALIAS_SHA256
 from rbio.data.ingest import TIDY_COLUMNS, ingest_perturbqa
+from rbio.data.perturbqa import SHA256
 from rbio.data.splits import make_split, subsample_stratified
 
 LINES = ["k562", "rpe1", "hepg2", "jurkat"]
@@ -40,6 +44,43 @@ def test_ingest_reports_symbol_normalisation(tidy):
     changed = table[table["gene"] != table["gene_original"]]
     assert len(changed) > 0
     assert (changed["gene"] == changed["gene_original"].map(symbols["remapped"])).all()
+
+
+def test_ingest_reports_where_the_two_unknown_symbols_occur(tidy):
+    table, report = tidy
+    # AC118549.1 is an Ensembl clone-based name, GATD3B is absent from the pinned HGNC table: both
+    # clean, kept as written, reported with file, line and nearest HGNC symbol.
+    symbols = report["gene_symbols"]
+    assert symbols["unmapped"] == ["AC118549.1", "GATD3B"]
+    occurrences = symbols["unmapped_occurrences"]
+    found = {
+        (Path(item["file"]).name, item["symbol"], item["column"]): (
+            item["first_line"],
+            item["rows"],
+        )
+        for item in occurrences
+    }
+    assert found == {
+        ("k562-de.csv", "AC118549.1", "pert"): (617, 85),
+        ("k562-dir.csv", "AC118549.1", "pert"): (84, 14),
+        ("rpe1-de.csv", "AC118549.1", "pert"): (857, 100),
+        ("rpe1-dir.csv", "AC118549.1", "pert"): (131, 16),
+        ("hepg2-de.csv", "GATD3B", "gene"): (1698, 9),
+        ("jurkat-de.csv", "AC118549.1", "pert"): (852, 92),
+        ("jurkat-dir.csv", "AC118549.1", "pert"): (129, 16),
+    }
+    nearest = {item["symbol"]: item["nearest_hgnc"] for item in occurrences}
+    assert nearest["GATD3B"] == "GATD3"
+    assert (table["gene_original"] == "GATD3B").sum() == (table["gene"] == "GATD3B").sum() == 9
+
+
+def test_ingest_records_the_verified_digests(tidy):
+    _, report = tidy
+    names = [f"{line}-{task}.csv" for line in LINES for task in ("de", "dir")]
+    assert {Path(path).name: digest for path, digest in report["inputs_sha256"].items()} == {
+        **{name: SHA256[name] for name in names},
+        "hgnc_alias_to_approved.tsv.gz": HGNC_ALIAS_SHA256,
+    }
 
 
 @pytest.mark.parametrize("held_out", LINES)

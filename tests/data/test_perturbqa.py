@@ -6,8 +6,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from rbio.data.perturbqa import PerturbQAFormatError, acquire_table, merge_direction, read_table
-from rbio.io import ChecksumError, download_verified
+from rbio.data.perturbqa import (
+    PerturbQAFormatError,
+    acquire_table,
+    merge_direction,
+    read_table,
+    verify_table,
+)
+from rbio.io import ChecksumError, EncodingError, download_verified
 
 GOOD = "pert,gene,label,split\nA,B,1,train\nA,C,0,train\nD,B,0,test\n"
 
@@ -34,6 +40,7 @@ def test_read_table_parses_labels_as_int(tmp_path):
         (GOOD + "E,F\n", "line 5: empty or missing 'label'"),
         (GOOD + "A,B,0,train\n", "line 5: duplicate (pert, gene) pair"),
         (GOOD + "E,F,1,train,extra\n", "Expected 4 fields in line 5"),
+        (GOOD + "\nE,F,1,train\n", "line 5: empty or missing 'pert'"),  # blank lines keep lines
         ("", "the file is empty"),
     ],
 )
@@ -43,6 +50,24 @@ def test_read_table_names_file_and_line_of_bad_rows(tmp_path, text, message):
         read_table(path)
     assert str(path) in str(error.value)
     assert message in str(error.value)
+
+
+def test_non_utf8_byte_names_file_and_line(tmp_path):
+    path = tmp_path / "k562-de.csv"
+    path.write_bytes(GOOD.encode() + b"G\xc1PDH,B,1,train\n")
+    with pytest.raises(EncodingError, match=f"{path}, line 5, column 2 .*byte 0xc1 is not UTF-8"):
+        read_table(path)
+
+
+def test_verify_table_refuses_a_changed_copy_and_unknown_names(tmp_path):
+    path = write(tmp_path, GOOD)
+    known = {"k562-de.csv": hashlib.sha256(GOOD.encode()).hexdigest()}
+    assert verify_table(path, known) == known["k562-de.csv"]
+    path.write_text(GOOD.replace("A,B,1", "A,B,0"))
+    with pytest.raises(ChecksumError, match=f"{path}: sha256 .* delete it"):
+        verify_table(path, known)
+    with pytest.raises(ChecksumError, match="no known sha256 for a file named k562-de.csv"):
+        verify_table(path, {})
 
 
 def test_merge_direction_attaches_up_down(tmp_path):

@@ -77,3 +77,20 @@ def test_bad_input_stops_the_rule_with_file_and_line(tmp_path, data_dir):
     assert result.returncode != 0
     assert "rpe1-de.csv" in result.stdout + result.stderr
     assert "does not match the expected" in result.stdout + result.stderr
+
+
+def test_changed_raw_copy_is_refused_at_ingest(tmp_path, data_dir):
+    # Acquired copies that change later are not fetched again by Snakemake (the acquire rules
+    # have no input): ingest must refuse them itself.
+    raw = "results/data/raw"
+    lines = ["k562", "rpe1", "hepg2", "jurkat"]  # the tiny preset's
+    tables = [f"{raw}/perturbqa/{line}-{task}.csv" for line in lines for task in ("de", "dir")]
+    run_workflow(tmp_path, *tables, f"{raw}/hgnc_aliases.tsv.gz")
+    copy = tmp_path / raw / "perturbqa" / "hepg2-de.csv"
+    copy.write_bytes(copy.read_bytes().replace(b",1,train\n", b",0,train\n", 1))
+    result = run_workflow(tmp_path, "results/data/perturbqa.parquet", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert f"{raw}/perturbqa/hepg2-de.csv: sha256" in output
+    assert "Error in rule ingest_perturbqa" in output
+    assert "delete it and run the workflow again" in output

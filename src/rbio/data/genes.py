@@ -3,19 +3,35 @@
 PerturbQA inherits symbols from the Perturb-seq screens (2022-2024 annotations); HGNC has renamed
 some since (e.g. SEPT7 -> SEPTIN7). We map a symbol to its approved symbol only when the mapping is
 unique and the symbol is not itself approved, so no two distinct source symbols collapse silently.
+
+A symbol that the alias table does not know is one of two things (SymbolMap.defect decides):
+- clean (printable ASCII, no whitespace, upper case as HGNC writes it): a defined result, kept as
+  written with status "unmapped" and reported with its file, line and nearest HGNC symbol. The
+  upstream tables hold two: AC118549.1 (an Ensembl clone name, which HGNC does not name) and
+  GATD3B (absent from the pinned table).
+- corrupt (whitespace, a non-ASCII or non-printable character, lower case where HGNC writes upper
+  case): an error. The upstream tables hold none, so such a symbol means a damaged or edited file,
+  and normalising it silently would hide the damage.
 """
 
 from __future__ import annotations
 
+import difflib
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
 
+from rbio.io import read_csv_utf8, recorded_sha256, verify_acquired
+
 HGNC_COMPLETE_SET_URL = (
     "https://storage.googleapis.com/public-download-files/hgnc/tsv/tsv/hgnc_complete_set.txt"
 )
+# The pinned offline table, relative to the data folder, and its sha256 (see its PROVENANCE.md).
+HGNC_ALIAS_TABLE = "hgnc_aliases/hgnc_alias_to_approved.tsv.gz"
+HGNC_ALIAS_SHA256 = "800654a4806074d2c3f7696f60a27ac1c1da3fac6122bf2c061a381609753189"
 
 
 @dataclass(frozen=True)
@@ -56,15 +72,71 @@ class SymbolMap:
             return symbol, "ambiguous"
         return symbol, "unmapped"
 
+    @cached_property
+    def _known_by_upper(self) -> dict[str, str]:
+        # HGNC has no two symbols that differ in case only (none in the pinned table), so the
+        # upper-case form identifies a symbol.
+        known = self.approved | self.unique_alias.keys() | self.ambiguous
+        return {symbol.upper(): symbol for symbol in sorted(known)}
+
+    @cached_property
+    def _nearest_found(self) -> dict[str, str | None]:
+        return {}  # a symbol recurs in several files, and one search takes a fraction of a second
+
+    def nearest(self, symbol: str) -> str | None:
+        """The closest symbol the table knows, ignoring case and surrounding whitespace."""
+        key = symbol.strip().upper()
+        if key not in self._nearest_found:
+            close = [key] if key in self._known_by_upper else []
+            close = close or difflib.get_close_matches(key, self._known_by_upper.keys(), n=1)
+            self._nearest_found[key] = self._known_by_upper[close[0]] if close else None
+        return self._nearest_found[key]
+
+    def defect(self, symbol: str) -> str | None:
+        """Why ``symbol`` is corrupt rather than a gene symbol; None when it is known or clean."""
+        if symbol in self.approved or symbol in self.unique_alias or symbol in self.ambiguous:
+            return None
+        if symbol != symbol.strip():
+            return "has leading or trailing whitespace"
+        if not (symbol.isascii() and symbol.isprintable()):
+            return "contains a non-ASCII or non-printable character"
+        if any(char.isspace() for char in symbol):
+            return "contains whitespace"
+        if symbol.upper() in self._known_by_upper:
+            return "is in the wrong case"
+        # Every symbol of the pinned table is upper case but for the "orf" of open reading frames
+        # (C1orf131): other lower-case letters are a corrupted or hand-typed symbol.
+        if any(char.islower() for char in symbol.replace("orf", "")):
+            return "is in lower case (HGNC writes upper case, but for the 'orf' of C1orf131)"
+        return None
+
 
 def read_alias_table(path: str | Path) -> pd.DataFrame:
     """The offline table (``symbol, approved_symbol, chromosome``, see ../shared/data/hgnc_aliases)."""
-    return pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, na_values=[""])
+    return read_csv_utf8(path, sep="\t", dtype=str, keep_default_na=False, na_values=[""])
+
+
+def verify_alias_table(path: str | Path) -> str:
+    """Check the alias table copy before it is read; return its sha256.
+
+    The pinned offline table is accepted by its digest. HGNC republishes its complete set
+    continuously, so a table built from a download has no digest to pin; what is known is that the
+    copy is the one the acquire step wrote, so that step records its digest beside the copy
+    (rbio.io.record_sha256) and the copy must still match it.
+    """
+    recorded = recorded_sha256(path)
+    if recorded is None:
+        return verify_acquired(path, HGNC_ALIAS_SHA256, "the pinned HGNC alias table")
+    return verify_acquired(
+        path,
+        [HGNC_ALIAS_SHA256, recorded],
+        "the pinned HGNC alias table, or the HGNC download recorded beside the copy",
+    )
 
 
 def alias_table_from_hgnc_complete_set(path: str | Path) -> pd.DataFrame:
     """Build the alias table from HGNC's ``hgnc_complete_set.txt`` (approved, alias and previous symbols)."""
-    hgnc = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    hgnc = read_csv_utf8(path, sep="\t", dtype=str, keep_default_na=False)
     hgnc = hgnc[hgnc["status"] == "Approved"] if "status" in hgnc.columns else hgnc
     rows = [pd.DataFrame({"symbol": hgnc["symbol"], "approved_symbol": hgnc["symbol"]})]
     for column in ("alias_symbol", "prev_symbol"):

@@ -6,13 +6,15 @@ ICLR 2025 (genentech/PerturbQA, data CC BY 4.0).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from rbio.io import copy_verified, download_verified
+from rbio.data.genes import SymbolMap
+from rbio.io import ChecksumError, copy_verified, download_verified, read_csv_utf8, verify_acquired
 
 UPSTREAM_URL = (
     "https://raw.githubusercontent.com/genentech/PerturbQA/main/perturbqa/datasets/{name}"
@@ -31,7 +33,12 @@ SHA256: dict[str, str] = {
 }
 
 COLUMNS = ("pert", "gene", "label", "split")
+SYMBOL_COLUMNS = ("pert", "gene")
 SPLIT_VALUES = ("train", "test")
+# Row i of a parsed table (0-based) is line i + 2 of the file: line 1 is the header. This holds
+# because read_table keeps blank lines as (failing) rows, and because the tables quote nothing (a
+# quoted field spanning two lines would shift the line numbers of the rows after it).
+FIRST_ROW_LINE = 2
 
 
 class PerturbQAFormatError(ValueError):
@@ -52,11 +59,27 @@ def acquire_table(name: str, dest: str | Path, *, source: str, local_dir: str | 
     raise ValueError(f"unknown data source '{source}'; valid: local, remote")
 
 
+def verify_table(path: str | Path, known: Mapping[str, str] = SHA256) -> str:
+    """Check a copy against the sha256 known for its file name, before it is parsed."""
+    name = Path(path).name
+    if name not in known:
+        raise ChecksumError(
+            f"{path}: no known sha256 for a file named {name}; known: {sorted(known)}"
+        )
+    return verify_acquired(path, known[name], f"the PerturbQA release's {name}")
+
+
 def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a ``{line}-{de,dir}.csv`` file; stop at the first malformed row with its line number."""
+    """Read a ``{line}-{de,dir}.csv`` file; stop at the first malformed row with its line number.
+
+    Parsing only: the caller checks the file first (verify_table), as ingest does.
+    """
     path = Path(path)
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
+        # Blank lines are kept (they fail as empty rows) so that row numbers stay line numbers.
+        frame = read_csv_utf8(
+            path, dtype=str, keep_default_na=False, na_filter=False, skip_blank_lines=False
+        )
     except pd.errors.ParserError as error:
         raise PerturbQAFormatError(f"{path}: {error}") from None
     except pd.errors.EmptyDataError:
@@ -72,7 +95,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
         if mask.any():
             row = int(np.flatnonzero(mask)[0])
             raise PerturbQAFormatError(
-                f"{path}, line {row + 2}: {what} (row: {frame.iloc[row].to_dict()}); "
+                f"{path}, line {row + FIRST_ROW_LINE}: {what} (row: {frame.iloc[row].to_dict()}); "
                 f"{int(mask.sum())} such row(s) in the file"
             )
 
@@ -87,6 +110,54 @@ def read_table(path: str | Path) -> pd.DataFrame:
     fail(frame.duplicated(["pert", "gene"]).to_numpy(), "duplicate (pert, gene) pair")
     frame["label"] = frame["label"].astype(np.int8)
     return frame
+
+
+@dataclass(frozen=True)
+class UnmappedSymbol:
+    """A clean symbol the HGNC table does not know, where it occurs in one file."""
+
+    symbol: str
+    file: str
+    column: str
+    first_line: int
+    rows: int
+    nearest_hgnc: str | None
+
+
+def check_symbols(
+    frame: pd.DataFrame, path: str | Path, symbols: SymbolMap, shown: int = 10
+) -> list[UnmappedSymbol]:
+    """Fail on corrupt gene symbols of a parsed table; return its clean but unknown ones.
+
+    What is corrupt and what is a defined result is set out in rbio.data.genes. The error lists
+    the first ``shown`` corrupt symbols, each with its first line and nearest HGNC symbol.
+    """
+    corrupt: list[tuple[int, str, str, str, int]] = []
+    unmapped: list[UnmappedSymbol] = []
+    for column in SYMBOL_COLUMNS:
+        for symbol, positions in frame.groupby(column, sort=False).indices.items():
+            if symbols.classify(symbol)[1] != "unmapped":
+                continue
+            line = int(positions[0]) + FIRST_ROW_LINE
+            defect = symbols.defect(symbol)
+            if defect is not None:
+                corrupt.append((line, column, symbol, defect, len(positions)))
+                continue
+            nearest = symbols.nearest(symbol)
+            unmapped.append(
+                UnmappedSymbol(symbol, str(path), column, line, len(positions), nearest)
+            )
+    if corrupt:
+        described = [
+            f"line {line}, column '{column}': {symbol!r} {defect} ({rows} row(s)); "
+            f"nearest HGNC symbol: {symbols.nearest(symbol)}"
+            for line, column, symbol, defect, rows in sorted(corrupt)[:shown]
+        ]
+        raise PerturbQAFormatError(
+            f"{path}: {len(corrupt)} corrupt gene symbol(s); the upstream release has none, so the"
+            " file was damaged or edited:\n  " + "\n  ".join(described)
+        )
+    return sorted(unmapped, key=lambda item: (item.first_line, item.column))
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,18 @@ from rbio.data import genes, perturbqa
 from rbio.data.ingest import ingest_perturbqa
 from rbio.data.prompts import build_source_prompts, save_prompt_dataset, summarise
 from rbio.data.splits import make_split
-from rbio.io import copy_verified, download_verified, write_json, write_parquet
+from rbio.io import (
+    atomic_path,
+    copy_verified,
+    download_verified,
+    record_sha256,
+    sha256_file,
+    sha256_record_path,
+    write_json,
+    write_parquet,
+)
 
 log = logging.getLogger(__name__)
-
-# sha256 of ../shared/data/hgnc_aliases/hgnc_alias_to_approved.tsv.gz (see its PROVENANCE.md).
-HGNC_ALIAS_TABLE = "hgnc_aliases/hgnc_alias_to_approved.tsv.gz"
-HGNC_ALIAS_SHA256 = "800654a4806074d2c3f7696f60a27ac1c1da3fac6122bf2c061a381609753189"
 
 
 def acquire_perturbqa(name: str, dest: str | Path, source: str, local_dir: str | Path) -> None:
@@ -31,15 +36,22 @@ def acquire_alias_table(dest: str | Path, source: str, local_dir: str | Path) ->
     """HGNC symbol -> approved symbol table: the pinned offline copy, or today's HGNC release.
 
     HGNC republishes its complete set continuously, so a remote download cannot be pinned to a
-    checksum; its sha256 is logged instead.
+    checksum; its sha256 is logged, and the digest of the table built from it is recorded beside
+    the copy, which ingest checks (genes.verify_alias_table).
     """
     if source == "local":
-        digest = copy_verified(Path(local_dir) / HGNC_ALIAS_TABLE, dest, HGNC_ALIAS_SHA256)
+        digest = copy_verified(
+            Path(local_dir) / genes.HGNC_ALIAS_TABLE, dest, genes.HGNC_ALIAS_SHA256
+        )
+        # A record left by an earlier download must not vouch for this copy.
+        sha256_record_path(dest).unlink(missing_ok=True)
     else:
         raw = Path(dest).with_suffix(".complete_set.txt")
         digest = download_verified(genes.HGNC_COMPLETE_SET_URL, raw, expected_sha256=None)
         table = genes.alias_table_from_hgnc_complete_set(raw)
-        table.to_csv(dest, sep="\t", index=False, compression="gzip")
+        with atomic_path(dest) as tmp:
+            table.to_csv(tmp, sep="\t", index=False, compression="gzip")
+            record_sha256(dest, sha256_file(tmp))  # before the move: no copy without its record
         raw.unlink()
     log.info("HGNC alias table -> %s (sha256 of the source %s)", dest, digest)
 
@@ -57,9 +69,18 @@ def ingest(
     )
     write_parquet(table, out_table)
     write_json(out_report, report)
-    status = report["gene_symbols"]["status_counts"]
+    symbols = report["gene_symbols"]
+    for unmapped in symbols["unmapped_occurrences"]:
+        log.warning(
+            "%(file)s, line %(first_line)d, column '%(column)s': %(symbol)r is not an HGNC symbol"
+            " or alias (nearest: %(nearest_hgnc)s); kept as written in its %(rows)d row(s)",
+            unmapped,
+        )
     log.info(
-        "ingested %d rows from %d cell lines; gene symbols: %s", len(table), len(lines), status
+        "ingested %d rows from %d cell lines (inputs sha256-verified); gene symbols: %s",
+        len(table),
+        len(lines),
+        symbols["status_counts"],
     )
 
 
