@@ -25,6 +25,9 @@ from rbio.io import sha256_file, write_json
 REPO = Path(__file__).resolve().parents[2]
 LOCK_FILE = "uv.lock"
 FILE_NAME = "provenance.json"
+# Bookkeeping inside a folder that is not its content: the folder's own record, and the marker
+# Snakemake puts in a directory() output after its job.
+NOT_CONTENT = {FILE_NAME, ".snakemake_timestamp"}
 # The MLflow tags a run carries (training and evaluation alike).
 TAGS = ("provenance_digest", "params_digest", "code_version", "lock_digest")
 
@@ -42,7 +45,7 @@ def path_digest(path: str | Path) -> str:
         return sha256_file(path)
     digest = hashlib.sha256()
     for file in sorted(p for p in path.rglob("*") if p.is_file()):
-        if file.name == FILE_NAME:  # a folder's own record is not part of its content
+        if file.name in NOT_CONTENT:
             continue
         digest.update(f"{file.relative_to(path).as_posix()}\0{sha256_file(file)}\n".encode())
     return digest.hexdigest()

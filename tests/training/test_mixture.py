@@ -55,3 +55,12 @@ def test_missing_dataset_and_missing_column_are_named(tmp_path: Path):
     broken = save_prompts(tmp_path / "broken", rows)
     with pytest.raises(PromptDatasetError, match=r"broken lacks column\(s\) \['keywords'\]"):
         load_prompt_dataset(broken)
+
+
+def test_training_writes_nothing_into_the_prompt_folders(tmp_path: Path):
+    """Prompt folders are inputs of every GRPO job: dataset cache files must not land there."""
+    exp = save_prompts(tmp_path / "exp", prompt_rows("exp"))
+    before = sorted(path.name for path in Path(exp).iterdir())
+    mixed, _ = build_training_set({"exp": exp}, {"exp": 1.0}, seed=1)
+    mixed.map(lambda row: {"length": len(row["pert"])}).filter(lambda row: row["length"] > 0)
+    assert sorted(path.name for path in Path(exp).iterdir()) == before

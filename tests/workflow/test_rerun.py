@@ -30,8 +30,9 @@ TARGETS = (
     "results/eval/EXP/loco_k562/nocot/metrics.parquet",
     "results/eval/baselines/loco_k562/majority/metrics.parquet",
 )
+# The `verifiers` target trains the MLP verifier of both tiny splits (loco_k562, single_rpe1).
 SPLIT_AND_AFTER = {
-    "make_split": 2, "train_mlp_verifier": 1, "build_prompts": 6, "train_grpo": 1,
+    "make_split": 2, "train_mlp_verifier": 2, "build_prompts": 6, "train_grpo": 1,
     "evaluate_model": 1, "evaluate_baselines": 1,
 }  # fmt: skip
 EVERYTHING = {
@@ -59,7 +60,7 @@ RERUNS = [
     ),  # fmt: skip
     (
         {"verifiers": {"mlp": {"hidden": 32}}},
-        {"train_mlp_verifier": 1, "build_prompts": 1, "evaluate_baselines": 1},
+        {"train_mlp_verifier": 2, "build_prompts": 1, "evaluate_baselines": 1},
     ),
     (
         {"verifiers": {"tf_pmi": {"top_fraction": 0.02}}},

@@ -45,7 +45,9 @@ def load_prompt_dataset(path: str | Path) -> Dataset:
             f"prompt dataset {path} does not exist or is not a saved Hugging Face dataset "
             "(built by the build_prompts rule)"
         )
-    dataset = load_from_disk(str(path))
+    # In memory: the trainer's map/filter steps would otherwise write cache files into the folder,
+    # an input of the rule that other jobs read and that provenance digests.
+    dataset = load_from_disk(str(path), keep_in_memory=True)
     missing = [column for column in REQUIRED_COLUMNS if column not in dataset.column_names]
     if missing:
         raise PromptDatasetError(f"prompt dataset {path} lacks column(s) {missing}")
