@@ -53,7 +53,7 @@ RERUNS = [
         {"verifiers": {"embeddings": {"dim": 16}}},
         {
             "gene_embeddings": 1,
-            "train_mlp_verifier": 1,
+            "train_mlp_verifier": 2,
             "build_prompts": 1,
             "evaluate_baselines": 1,
         },
@@ -163,11 +163,15 @@ def test_every_artefact_folder_carries_its_provenance(finished_run):
     model = provenance.read(results / "models/EXP/loco_k562")
     assert model["params"]["variant"]["sources"] == {"exp": 1.0}
     evaluation = provenance.read(results / "eval/EXP/loco_k562/nocot")
-    assert "results/models/EXP/loco_k562/config.json" in [i["path"] for i in evaluation["inputs"]]
+    inputs = {item["path"]: item["sha256"] for item in evaluation["inputs"]}
+    model_record = results / "models/EXP/loco_k562/provenance.json"
+    assert inputs["results/models/EXP/loco_k562/provenance.json"] == provenance.path_digest(
+        model_record
+    )
 
 
-# What records when or how long something ran, or a run's random MLflow id.
-CLOCK_OR_RUN_ID = {"trainer_state.json", "training_summary.json", "run.json"}
+# What records how long something ran, or a run's random MLflow id.
+CLOCK_OR_RUN_ID = {"trainer_state.json", "training_summary.json", "run.json", "evaluation.json"}
 NOT_ARTEFACTS = {"mlflow", "checkpoints"}  # the tracking store; resume points of training
 
 

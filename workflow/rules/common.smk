@@ -252,11 +252,12 @@ def evaluate_model_inputs(wildcards):
         inputs["checkpoint"] = f"results/published/{wildcards.model}/manifest.json"
     elif wildcards.model == "base":
         inputs["model"] = "results/models/base/config.json"
+        inputs["model_provenance"] = "results/models/base/provenance.json"
     else:
-        inputs["model"] = (
-            f"results/models/{wildcards.model}/{wildcards.split}/config.json"
-        )
-        inputs["run"] = f"results/models/{wildcards.model}/{wildcards.split}/run.json"
+        folder = f"results/models/{wildcards.model}/{wildcards.split}"
+        inputs["model"] = f"{folder}/config.json"
+        # Identifies the weights (the config alone does not), unlike run.json's random run id.
+        inputs["model_provenance"] = f"{folder}/provenance.json"
     return inputs
 
 
