@@ -8,8 +8,9 @@ each gene's terms that exist, and averages over those genes:
 - ``go_keyword``: share of the gene's term names found verbatim (case-insensitive, whitespace
   runs collapsed) in the gene_info text; [0, 1];
 - ``go_rouge``: mean of the ROUGE-1, ROUGE-2 and ROUGE-L F-measures of the gene_info text against
-  the gene's term names joined by ", "; [0, 1] (the authors' code computed ROUGE-1 twice by
-  mistake; this uses the three);
+  the gene's term names joined by ", ", with Porter stemming as the authors' rouge-score
+  ``use_stemmer=True`` ("binds" matches "binding"); [0, 1] (the authors' code computed ROUGE-1
+  twice by mistake; this uses the three);
 - ``go_likelihood``: mean per-token log-likelihood, under the policy, of the sentence
   "{gene} is associated with: term1, term2, …" following the gene_info text; (-inf, 0].
 
@@ -157,11 +158,15 @@ class GoKeywordReward(GoReward):
 
 class GoRougeReward(GoReward):
     """Mean of ROUGE-1/2/L F-measures of ``<gene_info>`` against each gene's joined GO term
-    names, averaged over genes; equal to rouge-score's (see :mod:`rbio.rewards.rouge`).
+    names, averaged over genes; equal to rouge-score's with ``use_stemmer=True`` (see
+    :mod:`rbio.rewards.rouge`).
 
     >>> round(GoRougeReward()(["<gene_info>DNA repair</gene_info>"],
     ...                       pert_go_terms=[["DNA repair"]], gene_go_terms=[[]])[0], 6)
     1.0
+    >>> round(GoRougeReward()(["<gene_info>It binds DNA.</gene_info>"],
+    ...                       pert_go_terms=[["DNA binding"]], gene_go_terms=[[]])[0], 6)
+    0.4
     """
 
     __name__ = "go_rouge"
