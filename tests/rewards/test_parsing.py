@@ -1,7 +1,14 @@
 from __future__ import annotations
 
+import math
+
+import numpy as np
+import pandas as pd
 import pytest
 
+from rbio.rewards.answer import answer
+from rbio.rewards.go import GoKeywordReward, GoRougeReward
+from rbio.rewards.mention import mention
 from rbio.rewards.parsing import (
     completion_text,
     parse_answer,
@@ -44,6 +51,8 @@ from rbio.rewards.parsing import (
         ("<answer>yesno</answer>", None),
         ("<answer>S\u00ed</answer>", None),
         ("< answer >yes</ answer >", None),
+        (None, None),  # no completion: unparseable, like ""
+        ([{"role": "assistant", "content": "<answer>no</answer>"}], "no"),
     ],
 )
 def test_parse_answer(text: str, expected: str | None) -> None:
@@ -90,3 +99,38 @@ def test_string_list() -> None:
     assert string_list(["a", "", " b ", None]) == ("a", "b")
     assert string_list("TP53|MDM2|") == ("TP53", "MDM2")
     assert string_list(("x",)) == ("x",)
+    assert string_list(np.array(["a", "b"])) == ("a", "b")
+
+
+@pytest.mark.parametrize("missing", [None, math.nan, np.float32("nan"), pd.NA, pd.NaT])
+def test_missing_list_cells_are_empty_lists(missing) -> None:
+    assert string_list(missing) == ()
+    assert string_list(["TP53", missing]) == ("TP53",)
+    assert mention(["<think>TP53</think>"], keywords=[missing]) == [None]
+    assert mention(["<think>TP53</think>"], keywords=[["TP53", missing]]) == [1.0]
+    # Like an empty list: the gene is unannotated; the other gene still scores.
+    row = {"pert": ["TP53"], "gene": ["MDM2"], "source": ["go"]}
+    info = "<gene_info>DNA binding</gene_info>"
+    for reward in (GoKeywordReward(), GoRougeReward()):
+        assert reward([info], pert_go_terms=[missing], gene_go_terms=[missing], **row) == [None]
+        terms = {"pert_go_terms": [["DNA binding"]], "gene_go_terms": [missing]}
+        assert reward([info], **terms, **row) == [1.0]
+
+
+@pytest.mark.parametrize("bad", [3.5, 0, True, {"a": 1}])
+def test_a_non_list_cell_names_the_column_and_the_row(bad) -> None:
+    with pytest.raises(ValueError, match=r"column 'keywords', row 1: expected a list of strings"):
+        mention(["a", "b"], keywords=[["TP53"], bad])
+    with pytest.raises(ValueError, match=r"column 'gene_go_terms', row 0: .* got "):
+        GoRougeReward()(["<gene_info>x</gene_info>"], pert_go_terms=[[]], gene_go_terms=[bad])
+
+
+def test_none_completions_have_defined_rewards() -> None:
+    # No completion is no answer: the answer reward's 0 (None stays "no verifier for this row").
+    assert answer(
+        [None, None, "<answer>yes</answer>"],
+        classes=["no|yes"] * 3,
+        class_confidences=["0.2|0.8", "", math.nan],
+    ) == [0.0, None, None]
+    assert mention([None], keywords=[["TP53"]]) == [0.0]
+    assert GoRougeReward()([None], pert_go_terms=[["nucleus"]], gene_go_terms=[[]]) == [0.0]

@@ -16,9 +16,11 @@ each gene's terms that exist, and averages over those genes:
 
 A reward is None for a row from a non-GO source (by the ``source`` column), and for a row where
 neither gene has terms: those genes are *unannotated* (unknown symbols, or no annotation in the
-source's aspects). Each reward object counts them in ``unannotated`` (per completion, so a prompt
-counts ``num_generations`` times) and, under TRL, logs the batch share of GO rows without terms as
-``<name>/unannotated_share`` through the trainer's ``log_metric`` hook.
+source's aspects; a missing term list, None or NaN, is no terms). Each reward object counts them
+in ``unannotated`` (per completion, so a prompt counts ``num_generations`` times) and, under TRL,
+logs the batch share of GO rows without terms as ``<name>/unannotated_share`` through the
+trainer's ``log_metric`` hook. A completion that is None is the empty text: it scores 0 where the
+reward applies.
 
 >>> reward = GoKeywordReward()
 >>> reward(["<gene_info>TP53 does DNA binding and apoptosis.</gene_info><think>x</think>"],
@@ -41,6 +43,7 @@ from rbio.rewards.parsing import (
     column,
     completion_text,
     is_go_source,
+    is_missing,
     optional_column,
     parse_completion,
     string_list,
@@ -92,9 +95,12 @@ class GoReward:
                 continue
             go_rows += 1
             gene_info: str | None = None
-            for symbol, terms in ((perts[row], pert_terms[row]), (genes[row], gene_terms[row])):
-                names = string_list(terms)
-                label = str(symbol) if symbol else "<unknown>"
+            for symbol, terms, name in (
+                (perts[row], pert_terms[row], "pert_go_terms"),
+                (genes[row], gene_terms[row], "gene_go_terms"),
+            ):
+                names = string_list(terms, name, row)
+                label = "<unknown>" if is_missing(symbol) or not symbol else str(symbol)
                 if not names:
                     self.unannotated.genes[label] += 1
                     continue

@@ -17,9 +17,10 @@ True
 
 from __future__ import annotations
 
+import numbers
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import Any, Literal, NamedTuple
@@ -189,10 +190,13 @@ def _merged_spans(blocks: tuple[Block, ...]) -> list[tuple[int, int]]:
     return merged
 
 
-def parse_answer(text: str) -> Answer | None:
+def parse_answer(text: str | None) -> Answer | None:
     """The single yes/no a completion answers, or None when there is not exactly one.
 
-    Rules, applied in order (deterministic, so training and evaluation agree):
+    ``text`` is the completion's text; ``None`` (no completion, e.g. a failed generation) is an
+    unparseable answer, None, like the empty string; a list of messages is read with
+    :func:`completion_text`. Rules, applied in order (deterministic, so training and
+    evaluation agree):
 
     1. exactly one ``<answer>`` opening tag and a matching ``</answer>`` after it; otherwise
        None (no answer, two answers, ``</answer>yes<answer>``);
@@ -211,7 +215,11 @@ def parse_answer(text: str) -> Answer | None:
     'yes'
     >>> parse_answer("</answer>yes<answer>") is None
     True
+    >>> parse_answer(None) is None
+    True
     """
+    if not isinstance(text, str):
+        text = completion_text(text)
     parsed = parse_completion(text)
     if len(parsed.openings("answer")) != 1:
         return None
@@ -266,16 +274,52 @@ def is_go_source(source: Any) -> bool:
     return isinstance(source, str) and source in GO_SOURCES
 
 
-def string_list(value: Any) -> tuple[str, ...]:
-    """A list-of-strings column value as a tuple without empty strings.
+def is_missing(value: Any) -> bool:
+    """None, a NaN (Python, numpy) or pandas' NA / NaT: a cell with no value.
 
-    Accepts lists, tuples, numpy arrays (what ``datasets`` may hand over), ``None``, and a
-    ``|``-joined string (the authors' CSV format).
+    >>> import math
+    >>> [is_missing(v) for v in (None, math.nan, float("nan"), 0.0, "", [])]
+    [True, True, True, False, False, False]
     """
     if value is None:
-        return ()
+        return True
+    if isinstance(value, numbers.Number):
+        return bool(value != value)  # NaN is the one number unequal to itself
+    if type(value).__module__.startswith("pandas"):
+        import pandas as pd
+
+        return value is pd.NA or value is pd.NaT
+    return False
+
+
+def string_list(value: Any, name: str = "value", row: int | None = None) -> tuple[str, ...]:
+    """A list-of-strings column value as a tuple without empty strings.
+
+    Accepts lists, tuples, numpy arrays (what ``datasets`` may hand over), a ``|``-joined string
+    (the authors' CSV format) and a missing value (None, NaN, pandas NA: what a missing list
+    becomes in a pandas frame), which is the empty tuple, like an empty list; missing items are
+    dropped. Any other value (a number, a mapping) is a data error: the ValueError names the
+    column ``name`` and the ``row``.
+
+    >>> string_list(["TP53", None, float("nan"), " MDM2 "])
+    ('TP53', 'MDM2')
+    >>> string_list(float("nan"))
+    ()
+    >>> string_list(3.5, "keywords", 7)
+    Traceback (most recent call last):
+    ...
+    ValueError: column 'keywords', row 7: expected a list of strings, ... got float 3.5
+    """
     if isinstance(value, str):
         items: Sequence[Any] = value.split("|")
+    elif is_missing(value):
+        return ()
+    elif isinstance(value, Mapping) or not isinstance(value, Iterable):
+        where = f"column '{name}'" + (f", row {row}" if row is not None else "")
+        raise ValueError(
+            f"{where}: expected a list of strings, a '|'-joined string or a missing value, "
+            f"got {type(value).__name__} {value!r:.80}"
+        )
     else:
         items = list(value)
-    return tuple(text for item in items if item is not None and (text := str(item).strip()))
+    return tuple(text for item in items if not is_missing(item) and (text := str(item).strip()))
