@@ -125,10 +125,10 @@ def make_rows(
 
 
 def clear_caches() -> None:
-    from rbio.rewards.parsing import parse_completion
+    from rbio.rewards.parsing import PARSE_CACHE
     from rbio.rewards.rouge import cached_rouge_target, clear_stem_cache
 
-    parse_completion.cache_clear()
+    PARSE_CACHE.clear()
     cached_rouge_target.cache_clear()
     clear_stem_cache()
 

@@ -1,15 +1,18 @@
 from __future__ import annotations
 
 import math
+import tracemalloc
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from rbio.rewards import parsing
 from rbio.rewards.answer import answer
 from rbio.rewards.go import GoKeywordReward, GoRougeReward
 from rbio.rewards.mention import mention
 from rbio.rewards.parsing import (
+    ParseCache,
     completion_text,
     parse_answer,
     parse_completion,
@@ -134,3 +137,57 @@ def test_none_completions_have_defined_rewards() -> None:
     ) == [0.0, None, None]
     assert mention([None], keywords=[["TP53"]]) == [0.0]
     assert GoRougeReward()([None], pert_go_terms=[["nucleus"]], gene_go_terms=[[]]) == [0.0]
+
+
+def _tag_heavy(n_chars: int, seed: int) -> str:
+    unit = f"<think>{seed}</think><answer>"
+    return (unit * (n_chars // len(unit) + 1))[:n_chars]
+
+
+def test_parse_cache_is_bounded_by_entries() -> None:
+    cache = ParseCache(max_entries=3)
+    texts = [f"<think>{i}</think><answer>yes</answer>" for i in range(5)]
+    for text in texts:
+        assert cache.get(text) == parsing._parse(text)
+    assert len(cache) == 3
+    assert cache.get(texts[4]) is cache.get(texts[4])  # kept
+    first = cache.get(texts[0])  # evicted earlier: parsed again, equal
+    assert first == parsing._parse(texts[0]) and len(cache) == 3
+    cache.get(texts[2])  # recently used: survives the next insertion
+    cache.get("<answer>no</answer>")
+    assert texts[2] in cache._entries and texts[3] not in cache._entries
+
+
+def test_parse_cache_is_bounded_by_weight_and_skips_huge_texts() -> None:
+    cache = ParseCache(max_entries=1000, max_bytes=2 << 20, max_entry_bytes=1 << 20)
+    text = _tag_heavy(20_000, 0)  # ~2,000 tags: ~0.5 MB of parse
+    parsed = cache.get(text)
+    assert cache.bytes > ParseCache.BYTES_PER_TAG * len(parsed.tags) > 0
+    for seed in range(1, 20):
+        cache.get(_tag_heavy(20_000, seed))
+    assert 0 < cache.bytes <= 2 << 20 and len(cache) < 20
+    huge = _tag_heavy(100_000, 99)  # ~10,000 tags: over max_entry_bytes, parsed but not kept
+    assert cache.get(huge).tags == parsing._parse(huge).tags
+    assert huge not in cache._entries
+    cache.clear()
+    assert len(cache) == 0 and cache.bytes == 0
+
+
+def test_parse_cache_memory_stays_under_its_bound() -> None:
+    """What the cache pins, measured, stays under its byte bound after tag-heavy completions
+    (the former 512-entry cache pinned ~3.5 MB per 100k-character completion of tags)."""
+    cache = ParseCache(max_bytes=4 << 20)
+    texts = [_tag_heavy(40_000, seed) for seed in range(8)]  # ~4,000 tags, ~1 MB of parse each
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for text in texts:
+            parsed = cache.get(text)
+            _ = parsed.word_count, parsed.tagged_word_count
+        del parsed
+        pinned = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert 0 < cache.bytes <= cache.max_bytes
+    assert len(cache) < len(texts)
+    assert pinned <= cache.max_bytes

@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import numbers
 import re
+import sys
+import threading
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cached_property
 from typing import Any, Literal, NamedTuple
 
 TAG_KINDS: tuple[str, ...] = ("think", "answer", "gene_info")
@@ -136,11 +139,72 @@ def _message_content(message: Mapping[str, Any]) -> str:
     return str(content)
 
 
-# Big enough for one GRPO batch of completions seen by every reward; small enough that a batch
-# of 100k-character completions does not pin much memory.
-@lru_cache(maxsize=512)
+class ParseCache:
+    """Least-recently-used parses, bounded by entries and by an estimate of the memory they hold.
+
+    An entry's weight is its text's size plus :data:`BYTES_PER_TAG` per tag (a ``Tag``, its share
+    of a ``Block`` and their integers, measured with tracemalloc at ~230 bytes). Bounding only the
+    number of entries is not enough: a 100k-character completion of tags holds ~3.5 MB of
+    parse, so 512 of them pinned ~1.5 GB. A text heavier than ``max_entry_bytes`` is parsed but
+    not kept. The rewards of one GRPO step parse the same batch one reward after another, so the
+    bound must hold a batch: the defaults keep 4096 ordinary completions (a few kB each).
+    """
+
+    BYTES_PER_TAG = 256
+
+    def __init__(
+        self, max_entries: int = 4096, max_bytes: int = 64 << 20, max_entry_bytes: int = 8 << 20
+    ) -> None:
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.max_entry_bytes = max_entry_bytes
+        self._entries: OrderedDict[str, tuple[ParsedCompletion, int]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, text: str) -> ParsedCompletion:
+        # A hit takes no lock: OrderedDict.get and move_to_end are atomic under the GIL, and an
+        # entry evicted in between by another thread only loses its recency.
+        entries = self._entries
+        entry = entries.get(text)
+        if entry is not None:
+            try:  # noqa: SIM105 - contextlib.suppress would double the cost of a hit
+                entries.move_to_end(text)
+            except KeyError:
+                pass
+            return entry[0]
+        parsed = _parse(text)
+        weight = sys.getsizeof(text) + self.BYTES_PER_TAG * len(parsed.tags)
+        if weight > self.max_entry_bytes:
+            return parsed
+        with self._lock:
+            if text not in self._entries:
+                self._entries[text] = (parsed, weight)
+                self.bytes += weight
+                while len(self._entries) > self.max_entries or self.bytes > self.max_bytes:
+                    _, (_, dropped) = self._entries.popitem(last=False)
+                    self.bytes -= dropped
+        return parsed
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self.bytes = 0
+
+
+PARSE_CACHE = ParseCache()
+
+
 def parse_completion(text: str) -> ParsedCompletion:
-    """Tags, blocks and word counts of one completion text (cached: rewards share the parse)."""
+    """Tags, blocks and word counts of one completion text (cached in :data:`PARSE_CACHE`:
+    the rewards share the parse)."""
+    return PARSE_CACHE.get(text)
+
+
+def _parse(text: str) -> ParsedCompletion:
     tags = tuple(Tag(m[2].lower(), m[1] == "/", m.start(), m.end()) for m in TAG_RE.finditer(text))
     return ParsedCompletion(text=text, tags=tags, blocks=_find_blocks(tags))
 
