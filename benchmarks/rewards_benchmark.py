@@ -1,14 +1,19 @@
 """Speed of the rewards (a benchmark, not a test): prints a small table.
 
-1. ``go_rouge`` against calling Google's ``rouge-score`` once per (completion, gene) pair on
-   10,000 completions (2,500 prompts x 4 generations): time of each and the largest score
-   difference (must be <= 1e-9).
+1. ``go_rouge`` against Google's ``rouge-score`` with ``use_stemmer=True`` (the authors' scorer),
+   called once per (completion, gene) pair, on 10,000 completions (2,500 prompts x 4
+   generations) about real genes: each gene's direct GO term names from the GO index of the data
+   folder, each completion's ``<gene_info>`` mentioning, paraphrasing or ignoring them, or hostile
+   (``benchmarks/go_rouge_pairs.py``). Prints the time of each, how many pairs score exactly
+   equal (all three F-measures, to the bit), and how many pairs stemming changes (against
+   rouge-score without it).
 2. All rewards of a variant (default ``TF+GO+MLP+EXP``) on one GRPO batch of 64 completions,
    with cold caches, median over repetitions; once without and once with ``go_likelihood``
    (the repo's tiny random Qwen2, hidden 32, 2 layers).
 
-GO term names come from ``$RBIO_DATA_DIR/go_ontology/go_terms.tsv.gz`` (default
-``../shared/data``) when present, otherwise from a synthetic vocabulary.
+The data folder is ``$RBIO_DATA_DIR`` (default ``../shared/data``); part 1 needs it. Part 2 takes
+GO term names from its ``go_ontology/go_terms.tsv.gz`` when present, otherwise from a synthetic
+vocabulary.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/rewards_benchmark.py
 """
@@ -27,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+DATA_DIR = Path(os.environ.get("RBIO_DATA_DIR") or REPO.parent / "shared" / "data")
 SOURCES = ("tf", "go", "mlp", "exp")
 FILLER = [
     "the",
@@ -54,8 +60,7 @@ FILLER = [
 
 
 def load_term_names(limit: int = 20000) -> tuple[list[str], str]:
-    data_dir = Path(os.environ.get("RBIO_DATA_DIR") or REPO.parent / "shared" / "data")
-    path = data_dir / "go_ontology" / "go_terms.tsv.gz"
+    path = DATA_DIR / "go_ontology" / "go_terms.tsv.gz"
     if path.exists():
         with gzip.open(path, "rt") as handle:
             next(handle)
@@ -120,20 +125,72 @@ def make_rows(
 
 
 def clear_caches() -> None:
-    from rbio.rewards.parsing import parse_completion
-    from rbio.rewards.rouge import cached_rouge_target
+    from rbio.rewards.parsing import PARSE_CACHE
+    from rbio.rewards.rouge import cached_rouge_target, clear_stem_cache
 
-    parse_completion.cache_clear()
+    PARSE_CACHE.clear()
     cached_rouge_target.cache_clear()
+    clear_stem_cache()
 
 
-def rouge_comparison(n_completions: int, names: list[str]) -> dict[str, float]:
+def real_go_rows(n_completions: int, generations: int = 4, seed: int = 1) -> dict[str, list]:
+    """TRL-like GO rows about real genes: each prompt a (pert, gene) pair of annotated genes,
+    each of its ``generations`` completions a ``<gene_info>`` of another kind about both."""
+    from go_rouge_pairs import KINDS, gene_info_text, load_gene_terms
+
+    gene_terms = load_gene_terms(DATA_DIR)
+    rng = random.Random(seed)
+    columns: dict[str, list] = {
+        key: []
+        for key in ("completions", "source", "pert", "gene", "pert_go_terms", "gene_go_terms")
+    }
+    for prompt in range(n_completions // generations):
+        (pert, pert_terms), (gene, gene_terms_) = rng.sample(gene_terms, 2)
+        for generation in range(generations):
+            kind = KINDS[(prompt + generation) % len(KINDS)]
+            _, other = gene_terms[rng.randrange(len(gene_terms))]
+            info = " ".join(
+                gene_info_text(kind, symbol, terms, other, rng)
+                for symbol, terms in ((pert, pert_terms), (gene, gene_terms_))
+            )
+            text = f"<gene_info>{info}</gene_info><think>so</think><answer>yes</answer>"
+            columns["completions"].append([{"role": "assistant", "content": text}])
+            columns["source"].append("go")
+            columns["pert"].append(pert)
+            columns["gene"].append(gene)
+            columns["pert_go_terms"].append(list(pert_terms))
+            columns["gene_go_terms"].append(list(gene_terms_))
+    return columns
+
+
+def rouge_score_rewards(
+    scorer: Any, gene_infos: list[str], rows: dict[str, list]
+) -> tuple[list[float | None], list[tuple[float, ...]]]:
+    """go_rouge computed with rouge-score: per completion the mean over genes, and every
+    (completion, gene) pair's three F-measures."""
+    rewards: list[float | None] = []
+    pairs: list[tuple[float, ...]] = []
+    for info, pert_terms, gene_terms in zip(
+        gene_infos, rows["pert_go_terms"], rows["gene_go_terms"], strict=True
+    ):
+        per_gene = []
+        for terms in (pert_terms, gene_terms):
+            if terms:
+                s = scorer.score(", ".join(terms), info)
+                pairs.append((s["rouge1"].fmeasure, s["rouge2"].fmeasure, s["rougeL"].fmeasure))
+                per_gene.append(sum(pairs[-1]) / 3)
+        rewards.append(sum(per_gene) / len(per_gene) if per_gene else None)
+    return rewards, pairs
+
+
+def rouge_comparison(n_completions: int) -> dict[str, float]:
     from rouge_score import rouge_scorer
 
     from rbio.rewards.go import GoRougeReward
     from rbio.rewards.parsing import completion_text, parse_completion
+    from rbio.rewards.rouge import rouge_f_measures
 
-    rows = make_rows(n_completions // 4, 4, names, seed=1, sources=("go",))
+    rows = real_go_rows(n_completions)
     completions = rows.pop("completions")
     gene_infos = [parse_completion(completion_text(c)).section("gene_info") for c in completions]
 
@@ -145,42 +202,40 @@ def rouge_comparison(n_completions: int, names: list[str]) -> dict[str, float]:
         runs.append(time.perf_counter() - start)
     ours_seconds = statistics.median(runs)
 
-    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"])
+    stemmed = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+    stemmed.score("warm up", "the stemmer")  # nltk is imported by now; time the scoring only
     start = time.perf_counter()
-    reference: list[float | None] = []
-    for info, pert_terms, gene_terms in zip(
-        gene_infos, rows["pert_go_terms"], rows["gene_go_terms"], strict=True
-    ):
-        per_gene = []
-        for terms in (pert_terms, gene_terms):
-            if terms:
-                s = scorer.score(", ".join(terms), info)
-                per_gene.append(
-                    (s["rouge1"].fmeasure + s["rouge2"].fmeasure + s["rougeL"].fmeasure) / 3
-                )
-        reference.append(sum(per_gene) / len(per_gene) if per_gene else None)
+    reference, reference_pairs = rouge_score_rewards(stemmed, gene_infos, rows)
     reference_seconds = time.perf_counter() - start
 
     if [r is None for r in ours] != [r is None for r in reference]:
         raise AssertionError("go_rouge and rouge-score disagree on which rows have terms")
-    max_diff = max(
-        (
-            abs(a - b)
-            for a, b in zip(ours, reference, strict=True)
-            if a is not None and b is not None
-        ),
-        default=0.0,
-    )
+    our_pairs = [
+        rouge_f_measures(", ".join(terms), info)
+        for info, pert_terms, gene_terms in zip(
+            gene_infos, rows["pert_go_terms"], rows["gene_go_terms"], strict=True
+        )
+        for terms in (pert_terms, gene_terms)
+        if terms
+    ]
+    unstemmed = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"])
+    _, unstemmed_pairs = rouge_score_rewards(unstemmed, gene_infos, rows)
+    stemming_changes = [
+        abs(sum(a) - sum(b)) / 3 for a, b in zip(reference_pairs, unstemmed_pairs, strict=True)
+    ]
     return {
         "completions": len(completions),
-        "pairs": sum(
-            bool(p) + bool(g)
-            for p, g in zip(rows["pert_go_terms"], rows["gene_go_terms"], strict=True)
-        ),
+        "pairs": len(reference_pairs),
+        "equal_pairs": sum(a == b for a, b in zip(our_pairs, reference_pairs, strict=True)),
         "ours_s": ours_seconds,
         "rouge_score_s": reference_seconds,
         "speedup": reference_seconds / ours_seconds,
-        "max_abs_diff": max_diff,
+        "max_abs_diff": max(
+            (abs(a - b) for a, b in zip(ours, reference, strict=True) if a is not None),
+            default=0.0,
+        ),
+        "stemming_changes": sum(change > 1e-12 for change in stemming_changes),
+        "stemming_max_change": max(stemming_changes, default=0.0),
     }
 
 
@@ -233,15 +288,18 @@ def main() -> None:
     names, names_from = load_term_names()
     print(f"# {names_from}; torch threads: {torch.get_num_threads()}")
 
-    rouge = rouge_comparison(args.completions, names)
-    print("\n## go_rouge vs rouge-score")
+    rouge = rouge_comparison(args.completions)
+    print("\n## go_rouge vs rouge-score (use_stemmer=True), real GO terms")
     print(
-        "| completions | (completion, gene) pairs | go_rouge s | rouge-score s | speed-up | max |diff| |"
+        "| completions | (completion, gene) pairs | equal pairs | go_rouge s | rouge-score s "
+        "| speed-up | max |diff| | pairs stemming changes (max change) |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     print(
-        f"| {rouge['completions']} | {rouge['pairs']} | {rouge['ours_s']:.3f} | "
-        f"{rouge['rouge_score_s']:.3f} | {rouge['speedup']:.1f}x | {rouge['max_abs_diff']:.1e} |"
+        f"| {rouge['completions']} | {rouge['pairs']} | {rouge['equal_pairs']} | "
+        f"{rouge['ours_s']:.3f} | {rouge['rouge_score_s']:.3f} | {rouge['speedup']:.1f}x | "
+        f"{rouge['max_abs_diff']:.1e} | {rouge['stemming_changes']} "
+        f"({rouge['stemming_max_change']:.3f}) |"
     )
 
     variant = read_config(REPO / "config.yaml").variants[args.variant]

@@ -40,6 +40,7 @@ ADVERSARIAL = [
     ("</answer>yes<answer>", None),
     ("<answer><think>no</think>yes</answer>", None),
     ("<answer>ｙｅｓ</answer>", "yes"),
+    (None, None),  # no completion at all
 ]
 
 
@@ -68,6 +69,22 @@ def test_unparseable_greedy_answer_is_scored_no_and_counted():
     assert frame["p_yes"].tolist() == [0.5, 0.5, 1.0, 0.0]  # none parsed -> 0.5
     assert frame["unparseable"].tolist() == [False, True, True, False]
     assert frame["unparseable_samples"].tolist() == [0.0, 1.0, 0.0, 0.5]
+
+
+def test_missing_completions_are_unparseable_whatever_the_parser():
+    def strict_parser(text: str) -> str | None:  # a parser that cannot take None
+        return parse_answer(text.strip())
+
+    yes = "<answer>yes</answer>"
+    rows = make_test_rows(2)
+    settings = GenerationSettings(greedy=True, num_samples=2)
+    completions = Completions([None, yes], [[yes, None], [None, None]])
+    frame = predictions_frame(rows, completions, settings, strict_parser)
+    assert frame["greedy_answer"].tolist() == [None, "yes"]
+    assert frame["sample_answers"].tolist() == [["yes", None], [None, None]]
+    assert frame["p_yes"].tolist() == [1.0, 0.5]
+    assert frame["unparseable_samples"].tolist() == [0.5, 1.0]
+    assert frame["predicted"].tolist() == [0, 1]
 
 
 def test_majority_of_samples_without_greedy():

@@ -241,6 +241,10 @@ def default_parser() -> Parser:
     return parse_answer
 
 
+def _parse_or_none(parse: Parser, text: str | None) -> str | None:
+    return parse(text) if text is not None else None
+
+
 def predictions_frame(
     rows: pd.DataFrame,
     completions: Completions,
@@ -250,8 +254,11 @@ def predictions_frame(
     """One row per test question: completions, parsed answers, P(yes), the scored prediction."""
     frame = rows[list(PREDICTION_KEY_COLUMNS)].copy().reset_index(drop=True)
     frame["label"] = frame["label"].astype(int)
-    greedy_answers = [parse(text) if text is not None else None for text in completions.greedy]
-    sample_answers = [[parse(text) for text in texts] for texts in completions.samples]
+    # A missing completion (None: not generated) is an unparseable answer, whatever ``parse`` is.
+    greedy_answers = [_parse_or_none(parse, text) for text in completions.greedy]
+    sample_answers = [
+        [_parse_or_none(parse, text) for text in texts] for texts in completions.samples
+    ]
     p_yes, n_parsed = [], []
     for greedy_answer, answers in zip(greedy_answers, sample_answers, strict=True):
         parsed = [answer for answer in answers if answer is not None]

@@ -3,8 +3,9 @@
 Each prompt row carries ``classes`` ("no|yes") and ``class_confidences`` ("0.23|0.77"): hard
 labels for EXP rows ("1|0"-style, so 0/1 rewards), soft ones for MLP and TF rows. The reward of a
 completion is the confidence of the class :func:`rbio.rewards.parsing.parse_answer` reads from
-it, 0 when no single yes/no can be read, and None where the row has no answer verifier
-(``class_confidences`` is "", e.g. GO-only rows).
+it, 0 when no single yes/no can be read (a completion that is None included: no answer is a
+wrong answer, as an empty one), and None where the row has no answer verifier
+(``class_confidences`` is "" or missing, e.g. GO-only rows).
 
 >>> answer(["<think>t</think><answer>yes</answer>", "<answer>maybe</answer>", "<answer>no</answer>"],
 ...        classes=["no|yes", "no|yes", "no|yes"], class_confidences=["0.25|0.75", "0.25|0.75", ""])
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from rbio.rewards.parsing import column, completion_text, parse_answer
+from rbio.rewards.parsing import column, completion_text, is_missing, parse_answer
 
 
 @lru_cache(maxsize=4096)
@@ -62,7 +63,7 @@ def answer(completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
     for row, (completion, row_classes, row_confidences) in enumerate(
         zip(completions, classes, confidences, strict=True)
     ):
-        if row_confidences is None or not str(row_confidences).strip():
+        if is_missing(row_confidences) or not str(row_confidences).strip():
             rewards.append(None)
             continue
         try:

@@ -8,16 +8,19 @@ each gene's terms that exist, and averages over those genes:
 - ``go_keyword``: share of the gene's term names found verbatim (case-insensitive, whitespace
   runs collapsed) in the gene_info text; [0, 1];
 - ``go_rouge``: mean of the ROUGE-1, ROUGE-2 and ROUGE-L F-measures of the gene_info text against
-  the gene's term names joined by ", "; [0, 1] (the authors' code computed ROUGE-1 twice by
-  mistake; this uses the three);
+  the gene's term names joined by ", ", with Porter stemming as the authors' rouge-score
+  ``use_stemmer=True`` ("binds" matches "binding"); [0, 1] (the authors' code computed ROUGE-1
+  twice by mistake; this uses the three);
 - ``go_likelihood``: mean per-token log-likelihood, under the policy, of the sentence
   "{gene} is associated with: term1, term2, …" following the gene_info text; (-inf, 0].
 
 A reward is None for a row from a non-GO source (by the ``source`` column), and for a row where
 neither gene has terms: those genes are *unannotated* (unknown symbols, or no annotation in the
-source's aspects). Each reward object counts them in ``unannotated`` (per completion, so a prompt
-counts ``num_generations`` times) and, under TRL, logs the batch share of GO rows without terms as
-``<name>/unannotated_share`` through the trainer's ``log_metric`` hook.
+source's aspects; a missing term list, None or NaN, is no terms). Each reward object counts them
+in ``unannotated`` (per completion, so a prompt counts ``num_generations`` times) and, under TRL,
+logs the batch share of GO rows without terms as ``<name>/unannotated_share`` through the
+trainer's ``log_metric`` hook. A completion that is None is the empty text: it scores 0 where the
+reward applies.
 
 >>> reward = GoKeywordReward()
 >>> reward(["<gene_info>TP53 does DNA binding and apoptosis.</gene_info><think>x</think>"],
@@ -40,6 +43,7 @@ from rbio.rewards.parsing import (
     column,
     completion_text,
     is_go_source,
+    is_missing,
     optional_column,
     parse_completion,
     string_list,
@@ -91,9 +95,12 @@ class GoReward:
                 continue
             go_rows += 1
             gene_info: str | None = None
-            for symbol, terms in ((perts[row], pert_terms[row]), (genes[row], gene_terms[row])):
-                names = string_list(terms)
-                label = str(symbol) if symbol else "<unknown>"
+            for symbol, terms, name in (
+                (perts[row], pert_terms[row], "pert_go_terms"),
+                (genes[row], gene_terms[row], "gene_go_terms"),
+            ):
+                names = string_list(terms, name, row)
+                label = "<unknown>" if is_missing(symbol) or not symbol else str(symbol)
                 if not names:
                     self.unannotated.genes[label] += 1
                     continue
@@ -157,11 +164,15 @@ class GoKeywordReward(GoReward):
 
 class GoRougeReward(GoReward):
     """Mean of ROUGE-1/2/L F-measures of ``<gene_info>`` against each gene's joined GO term
-    names, averaged over genes; equal to rouge-score's (see :mod:`rbio.rewards.rouge`).
+    names, averaged over genes; equal to rouge-score's with ``use_stemmer=True`` (see
+    :mod:`rbio.rewards.rouge`).
 
     >>> round(GoRougeReward()(["<gene_info>DNA repair</gene_info>"],
     ...                       pert_go_terms=[["DNA repair"]], gene_go_terms=[[]])[0], 6)
     1.0
+    >>> round(GoRougeReward()(["<gene_info>It binds DNA.</gene_info>"],
+    ...                       pert_go_terms=[["DNA binding"]], gene_go_terms=[[]])[0], 6)
+    0.4
     """
 
     __name__ = "go_rouge"

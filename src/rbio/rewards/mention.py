@@ -42,13 +42,14 @@ def mentioned_share(text: str, keywords: Sequence[str]) -> float | None:
 def mention(completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
     """Share of the row's keywords mentioned inside ``<think>``; [0, 1], None without keywords.
 
-    Needs the column ``keywords`` (list of str, or a ``|``-joined string).
+    Needs the column ``keywords`` (list of str, or a ``|``-joined string; a missing value, None
+    or NaN, counts as no keywords). A completion that is None is the empty text (0.0).
 
     >>> mention(["no tags, TP53"], keywords=[["TP53"]])
     [0.0]
     """
     keywords = column(kwargs, "keywords", len(completions), "mention")
     return [
-        mentioned_share(completion_text(completion), string_list(row_keywords))
-        for completion, row_keywords in zip(completions, keywords, strict=True)
+        mentioned_share(completion_text(completion), string_list(row_keywords, "keywords", row))
+        for row, (completion, row_keywords) in enumerate(zip(completions, keywords, strict=True))
     ]

@@ -17,11 +17,15 @@ True
 
 from __future__ import annotations
 
+import numbers
 import re
+import sys
+import threading
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cached_property
 from typing import Any, Literal, NamedTuple
 
 TAG_KINDS: tuple[str, ...] = ("think", "answer", "gene_info")
@@ -135,11 +139,72 @@ def _message_content(message: Mapping[str, Any]) -> str:
     return str(content)
 
 
-# Big enough for one GRPO batch of completions seen by every reward; small enough that a batch
-# of 100k-character completions does not pin much memory.
-@lru_cache(maxsize=512)
+class ParseCache:
+    """Least-recently-used parses, bounded by entries and by an estimate of the memory they hold.
+
+    An entry's weight is its text's size plus :data:`BYTES_PER_TAG` per tag (a ``Tag``, its share
+    of a ``Block`` and their integers, measured with tracemalloc at ~230 bytes). Bounding only the
+    number of entries is not enough: a 100k-character completion of tags holds ~3.5 MB of
+    parse, so 512 of them pinned ~1.5 GB. A text heavier than ``max_entry_bytes`` is parsed but
+    not kept. The rewards of one GRPO step parse the same batch one reward after another, so the
+    bound must hold a batch: the defaults keep 4096 ordinary completions (a few kB each).
+    """
+
+    BYTES_PER_TAG = 256
+
+    def __init__(
+        self, max_entries: int = 4096, max_bytes: int = 64 << 20, max_entry_bytes: int = 8 << 20
+    ) -> None:
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.max_entry_bytes = max_entry_bytes
+        self._entries: OrderedDict[str, tuple[ParsedCompletion, int]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, text: str) -> ParsedCompletion:
+        # A hit takes no lock: OrderedDict.get and move_to_end are atomic under the GIL, and an
+        # entry evicted in between by another thread only loses its recency.
+        entries = self._entries
+        entry = entries.get(text)
+        if entry is not None:
+            try:  # noqa: SIM105 - contextlib.suppress would double the cost of a hit
+                entries.move_to_end(text)
+            except KeyError:
+                pass
+            return entry[0]
+        parsed = _parse(text)
+        weight = sys.getsizeof(text) + self.BYTES_PER_TAG * len(parsed.tags)
+        if weight > self.max_entry_bytes:
+            return parsed
+        with self._lock:
+            if text not in self._entries:
+                self._entries[text] = (parsed, weight)
+                self.bytes += weight
+                while len(self._entries) > self.max_entries or self.bytes > self.max_bytes:
+                    _, (_, dropped) = self._entries.popitem(last=False)
+                    self.bytes -= dropped
+        return parsed
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self.bytes = 0
+
+
+PARSE_CACHE = ParseCache()
+
+
 def parse_completion(text: str) -> ParsedCompletion:
-    """Tags, blocks and word counts of one completion text (cached: rewards share the parse)."""
+    """Tags, blocks and word counts of one completion text (cached in :data:`PARSE_CACHE`:
+    the rewards share the parse)."""
+    return PARSE_CACHE.get(text)
+
+
+def _parse(text: str) -> ParsedCompletion:
     tags = tuple(Tag(m[2].lower(), m[1] == "/", m.start(), m.end()) for m in TAG_RE.finditer(text))
     return ParsedCompletion(text=text, tags=tags, blocks=_find_blocks(tags))
 
@@ -189,10 +254,13 @@ def _merged_spans(blocks: tuple[Block, ...]) -> list[tuple[int, int]]:
     return merged
 
 
-def parse_answer(text: str) -> Answer | None:
+def parse_answer(text: str | None) -> Answer | None:
     """The single yes/no a completion answers, or None when there is not exactly one.
 
-    Rules, applied in order (deterministic, so training and evaluation agree):
+    ``text`` is the completion's text; ``None`` (no completion, e.g. a failed generation) is an
+    unparseable answer, None, like the empty string; a list of messages is read with
+    :func:`completion_text`. Rules, applied in order (deterministic, so training and
+    evaluation agree):
 
     1. exactly one ``<answer>`` opening tag and a matching ``</answer>`` after it; otherwise
        None (no answer, two answers, ``</answer>yes<answer>``);
@@ -211,7 +279,11 @@ def parse_answer(text: str) -> Answer | None:
     'yes'
     >>> parse_answer("</answer>yes<answer>") is None
     True
+    >>> parse_answer(None) is None
+    True
     """
+    if not isinstance(text, str):
+        text = completion_text(text)
     parsed = parse_completion(text)
     if len(parsed.openings("answer")) != 1:
         return None
@@ -266,16 +338,52 @@ def is_go_source(source: Any) -> bool:
     return isinstance(source, str) and source in GO_SOURCES
 
 
-def string_list(value: Any) -> tuple[str, ...]:
-    """A list-of-strings column value as a tuple without empty strings.
+def is_missing(value: Any) -> bool:
+    """None, a NaN (Python, numpy) or pandas' NA / NaT: a cell with no value.
 
-    Accepts lists, tuples, numpy arrays (what ``datasets`` may hand over), ``None``, and a
-    ``|``-joined string (the authors' CSV format).
+    >>> import math
+    >>> [is_missing(v) for v in (None, math.nan, float("nan"), 0.0, "", [])]
+    [True, True, True, False, False, False]
     """
     if value is None:
-        return ()
+        return True
+    if isinstance(value, numbers.Number):
+        return bool(value != value)  # NaN is the one number unequal to itself
+    if type(value).__module__.startswith("pandas"):
+        import pandas as pd
+
+        return value is pd.NA or value is pd.NaT
+    return False
+
+
+def string_list(value: Any, name: str = "value", row: int | None = None) -> tuple[str, ...]:
+    """A list-of-strings column value as a tuple without empty strings.
+
+    Accepts lists, tuples, numpy arrays (what ``datasets`` may hand over), a ``|``-joined string
+    (the authors' CSV format) and a missing value (None, NaN, pandas NA: what a missing list
+    becomes in a pandas frame), which is the empty tuple, like an empty list; missing items are
+    dropped. Any other value (a number, a mapping) is a data error: the ValueError names the
+    column ``name`` and the ``row``.
+
+    >>> string_list(["TP53", None, float("nan"), " MDM2 "])
+    ('TP53', 'MDM2')
+    >>> string_list(float("nan"))
+    ()
+    >>> string_list(3.5, "keywords", 7)
+    Traceback (most recent call last):
+    ...
+    ValueError: column 'keywords', row 7: expected a list of strings, ... got float 3.5
+    """
     if isinstance(value, str):
         items: Sequence[Any] = value.split("|")
+    elif is_missing(value):
+        return ()
+    elif isinstance(value, Mapping) or not isinstance(value, Iterable):
+        where = f"column '{name}'" + (f", row {row}" if row is not None else "")
+        raise ValueError(
+            f"{where}: expected a list of strings, a '|'-joined string or a missing value, "
+            f"got {type(value).__name__} {value!r:.80}"
+        )
     else:
         items = list(value)
-    return tuple(text for item in items if item is not None and (text := str(item).strip()))
+    return tuple(text for item in items if not is_missing(item) and (text := str(item).strip()))
