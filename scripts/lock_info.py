@@ -24,28 +24,28 @@ STAGE_ENVIRONMENTS = {
         "Data stage and prompt datasets: acquire_perturbqa, acquire_hgnc_aliases, "
         "ingest_perturbqa,\nmake_split, build_prompts.",
         ["numpy", "pandas", "pyarrow", "requests", "pyyaml", "jsonschema", "datasets", "torch",
-         "safetensors"],
+         "safetensors", "nltk"],
     ),
     "verifiers": (
         "Verifiers without TranscriptFormer: build_go_index, gene_embeddings, train_mlp_verifier,"
         "\nand precompute_tf_pmi with the expression backend (transcriptformer backend: "
         "transcriptformer.yaml).",
         ["numpy", "pandas", "pyarrow", "scipy", "scikit-learn", "torch", "safetensors", "anndata",
-         "scanpy", "h5py", "requests", "pyyaml", "jsonschema", "datasets"],
+         "scanpy", "h5py", "requests", "pyyaml", "jsonschema", "datasets", "nltk"],
     ),
     "training": (
         "GRPO post-training: prepare_base_model, train_grpo. TRL, accelerate, peft, DeepSpeed\n"
         "(multi-GPU ZeRO-3) and vLLM (generation), MLflow tracking.",
         ["torch", "transformers", "tokenizers", "trl", "accelerate", "peft", "deepspeed", "vllm",
          "datasets", "safetensors", "huggingface-hub", "mlflow", "numpy", "pandas", "pyarrow",
-         "scipy", "scikit-learn", "requests", "pyyaml", "jsonschema", "tqdm", "boto3"],
+         "scipy", "scikit-learn", "requests", "pyyaml", "jsonschema", "tqdm", "boto3", "nltk"],
     ),
     "evaluation": (
         "Evaluation and the paper's artefacts: evaluate_model, download_published_checkpoint,\n"
         "evaluate_baselines, paper_tables, paper_figures, compare_runs (vLLM for generation).",
         ["torch", "transformers", "tokenizers", "vllm", "datasets", "safetensors",
          "huggingface-hub", "mlflow", "boto3", "numpy", "pandas", "pyarrow", "scipy",
-         "scikit-learn", "matplotlib", "requests", "pyyaml", "jsonschema", "tqdm"],
+         "scikit-learn", "matplotlib", "requests", "pyyaml", "jsonschema", "tqdm", "nltk"],
     ),
 }  # fmt: skip
 # TranscriptFormer pins an older torch: its environment has its own project and lock.
