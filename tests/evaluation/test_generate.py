@@ -20,7 +20,7 @@ from rbio.evaluation.generate import (
     run_evaluation,
 )
 from rbio.evaluation.metrics import METRIC_COLUMNS
-from rbio.rewards import parse_answer
+from rbio.rewards.parsing import parse_answer
 from rbio.training.tiny_model import load_model_and_tokenizer
 from tests.evaluation.conftest import make_test_rows
 

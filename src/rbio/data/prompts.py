@@ -18,6 +18,7 @@ import pandas as pd
 
 from rbio.config import CELL_LINES, GO_SOURCE_ASPECTS, GoConfig, PromptsConfig
 from rbio.io import atomic_path, write_json
+from rbio.verifiers.confidence import threshold_centred
 
 _FORMAT = (
     "The reasoning process and the answer are enclosed within <think> </think> and "
@@ -330,8 +331,6 @@ def build_source_prompts(
 
 
 def _centred(p: np.ndarray) -> np.ndarray:
-    from rbio.rewards.normalise import threshold_centred
-
     return np.asarray(threshold_centred(p, threshold=0.5), dtype=float)
 
 

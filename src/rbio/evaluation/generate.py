@@ -236,7 +236,7 @@ def generate_vllm(
 
 def default_parser() -> Parser:
     """The answer parser the rewards use (one definition of "the model said yes")."""
-    from rbio.rewards import parse_answer
+    from rbio.rewards.parsing import parse_answer
 
     return parse_answer
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rbio.rewards.normalise import threshold_centred
+from rbio.verifiers.confidence import threshold_centred
 
 log = logging.getLogger(__name__)
 
