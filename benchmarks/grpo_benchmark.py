@@ -71,7 +71,7 @@ def main() -> None:
     import yaml
     from datasets import Dataset
 
-    from rbio.config import deep_merge, load_config
+    from rbio.config_file import deep_merge, load_config
     from rbio.training.grpo import GrpoJob, train_grpo
     from rbio.training.tiny_model import build_tiny_model
 

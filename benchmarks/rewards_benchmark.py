@@ -227,7 +227,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    from rbio.config import read_config
+    from rbio.config_file import read_config
     from rbio.rewards.registry import build_reward_functions, get_reward
 
     names, names_from = load_term_names()

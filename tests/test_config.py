@@ -3,7 +3,8 @@ import copy
 import pytest
 import yaml
 
-from rbio.config import ConfigError, load_config, read_config
+from rbio.config import ConfigError
+from rbio.config_file import load_config, read_config
 from tests.helpers import REPO, TINY
 
 PAPER_VARIANTS = [

@@ -6,9 +6,11 @@ from pathlib import Path
 
 from snakemake.utils import min_version, validate
 
-from rbio.config import SOURCES, as_params, load_config, split_lines
+from rbio.config import as_params, split_lines
+from rbio.config_file import load_config
 from rbio.evaluation.baselines import BASELINES
 from rbio.evaluation.published import published_name
+from rbio.sources import SOURCES
 
 min_version("9.0")
 
@@ -80,20 +82,16 @@ def prompt_targets():
 
 
 def prompt_go_settings(wildcards):
-    """GO sources read verifiers.go (aspects, terms per aspect); the others do not."""
-    return as_params(CFG.verifiers.go) if wildcards.source.startswith("go") else None
+    """verifiers.go (aspects, terms per aspect) for sources whose rows carry GO terms, else None."""
+    if SOURCES[wildcards.source].uses_go_settings:
+        return as_params(CFG.verifiers.go)
+    return None
 
 
 def verifier_inputs(wildcards):
-    """The verifier output a source's prompts are scored by (EXP needs none)."""
-    source = wildcards.source
-    if source == "mlp":
-        return {"mlp_scores": f"results/verifiers/mlp/{wildcards.split}/scores.parquet"}
-    if source == "tf":
-        return {"tf_questions": "results/verifiers/tf_pmi/questions.parquet"}
-    if source.startswith("go"):
-        return {"go_index": "results/verifiers/go/index.parquet"}
-    return {}
+    """The verifier outputs a source's prompts are built from, as rbio.sources declares them."""
+    outputs = SOURCES[wildcards.source].verifier_outputs
+    return {name: path.format(split=wildcards.split) for name, path in outputs.items()}
 
 
 # --- verifiers ---------------------------------------------------------------------------------

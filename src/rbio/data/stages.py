@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -11,7 +11,7 @@ import pandas as pd
 from rbio.config import GoConfig, PromptsConfig
 from rbio.data import genes, perturbqa
 from rbio.data.ingest import ingest_perturbqa
-from rbio.data.prompts import build_source_prompts, save_prompt_dataset, summarise
+from rbio.data.prompts import save_prompt_dataset, summarise
 from rbio.data.splits import make_split
 from rbio.io import (
     atomic_path,
@@ -23,6 +23,7 @@ from rbio.io import (
     write_json,
     write_parquet,
 )
+from rbio.sources import SOURCES
 
 log = logging.getLogger(__name__)
 
@@ -113,25 +114,20 @@ def prompts(
     split_name: str,
     settings: PromptsConfig,
     seed: int,
+    *,
+    go: GoConfig | None,
     train_path: str,
+    verifier_outputs: Mapping[str, str],
     out_dir: str,
-    go: GoConfig | None = None,
-    mlp_scores: str | None = None,
-    tf_questions: str | None = None,
-    go_index: str | None = None,
 ) -> None:
-    def read(path: str | None) -> pd.DataFrame | None:
-        return pd.read_parquet(path) if path else None
-
-    frame = build_source_prompts(
-        source,
-        settings,
+    """One source's prompt dataset for one split (``verifier_outputs``: the parquet files the
+    source declares in ``rbio.sources``, by name)."""
+    frame = SOURCES[source].prompts(
         pd.read_parquet(train_path),
+        settings,
         seed=seed,
         go=go,
-        mlp_scores=read(mlp_scores),
-        tf_questions=read(tf_questions),
-        go_index=read(go_index),
+        verifier_outputs={name: pd.read_parquet(path) for name, path in verifier_outputs.items()},
     )
     summary = {"source": source, "split": split_name, **summarise(frame)}
     save_prompt_dataset(frame, out_dir, summary)

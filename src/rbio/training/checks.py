@@ -1,6 +1,6 @@
 """Settings that depend on the machine: checked at DAG-build time for local runs and at job start.
 
-``rbio.config.load_config`` checks what holds anywhere (batch divisible by generations). What
+``rbio.config_file.load_config`` checks what holds anywhere (batch divisible by generations). What
 needs CUDA can only be judged where the job runs: on a login node or a laptop a SLURM run's
 config is fine even though this machine has no GPU, so the workflow checks the machine only when
 jobs run locally, and every training job checks again when it starts.
