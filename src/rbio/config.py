@@ -17,7 +17,7 @@ import dataclasses
 import os
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,24 +101,49 @@ class VerifiersConfig:
     go: GoConfig
 
 
-@dataclass(frozen=True)
-class GrpoConfig:
-    num_generations: int
-    per_device_train_batch_size: int
-    learning_rate: float
-    warmup_steps: int
-    max_steps: int
-    save_steps: int
-    save_total_limit: int
-    beta: float
-    max_completion_length: int
-    max_prompt_length: int
-    temperature: float
-    logging_steps: int
-    bf16: bool
-    use_vllm: bool
-    lora: dict[str, Any] | None
-    deepspeed_config: str
+# Keys of config `grpo` that the pipeline handles itself; every other key is an argument of TRL's
+# GRPOConfig, passed through as the config gives it.
+GRPO_PIPELINE_KEYS: tuple[str, ...] = ("max_prompt_length", "lora", "deepspeed_config")
+
+
+class GrpoConfig(Mapping[str, Any]):
+    """Config ``grpo`` as given, like open-r1's recipes: the schema is the one list of its keys
+    (and checks them); the TRL arguments among them go to ``trl.GRPOConfig`` unchanged
+    (:meth:`trainer_arguments`), so a new TRL setting is a schema entry and a value, no code."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self._values = dict(values)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"GrpoConfig({self._values!r})"
+
+    def trainer_arguments(self) -> dict[str, Any]:
+        """Keyword arguments for TRL's ``GRPOConfig``: every key but the pipeline's own."""
+        return {k: v for k, v in self._values.items() if k not in GRPO_PIPELINE_KEYS}
+
+    @property
+    def max_prompt_length(self) -> int:
+        """Longer training prompts are dropped (TRL no longer truncates them)."""
+        return self._values["max_prompt_length"]
+
+    @property
+    def lora(self) -> dict[str, Any] | None:
+        """peft LoRA settings (r, alpha, dropout), or None for full fine-tuning."""
+        return self._values["lora"]
+
+    @property
+    def deepspeed_config(self) -> str:
+        """The accelerate config of multi-GPU runs, relative to the workflow root."""
+        return self._values["deepspeed_config"]
 
 
 @dataclass(frozen=True)
@@ -209,6 +234,8 @@ def as_params(section: Any) -> Any:
 
 def from_params(cls: type, values: Mapping[str, Any]) -> Any:
     """Rebuild a typed config section (a dataclass of this module) from :func:`as_params`."""
+    if not dataclasses.is_dataclass(cls):  # a section kept as the mapping it is (GrpoConfig)
+        return cls(values)
     hints = typing.get_type_hints(cls)
     fields = {}
     for f in dataclasses.fields(cls):
@@ -218,7 +245,7 @@ def from_params(cls: type, values: Mapping[str, Any]) -> Any:
 
 
 def _typed(hint: Any, value: Any) -> Any:
-    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and (dataclasses.is_dataclass(hint) or issubclass(hint, Mapping)):
         return from_params(hint, value)
     if typing.get_origin(hint) is tuple and value is not None:
         return tuple(value)

@@ -96,13 +96,14 @@ def _verifiers(verifiers: Mapping[str, Any]) -> VerifiersConfig:
 
 
 def _grpo(values: Mapping[str, Any]) -> GrpoConfig:
-    grpo = GrpoConfig(**values)
-    if grpo.per_device_train_batch_size % grpo.num_generations:
+    # Checked here so that a bad batch size fails while the DAG is built, not in a GPU job.
+    batch, generations = values["per_device_train_batch_size"], values["num_generations"]
+    if batch % generations:
         raise ConfigError(
             "config key 'grpo.per_device_train_batch_size': "
-            f"{grpo.per_device_train_batch_size} is not divisible by grpo.num_generations={grpo.num_generations}"
+            f"{batch} is not divisible by grpo.num_generations={generations}"
         )
-    return grpo
+    return GrpoConfig(values)
 
 
 def _evaluation(evaluation: Mapping[str, Any]) -> EvaluationConfig:

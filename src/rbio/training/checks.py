@@ -20,17 +20,17 @@ def machine_problems(
 ) -> list[str]:
     """Every setting in ``grpo`` this machine cannot run, as messages naming the config key."""
     problems = []
-    if grpo.bf16 and not cuda:
+    if grpo["bf16"] and not cuda:
         problems.append(
             "config key 'grpo.bf16' is true but this machine has no CUDA device: bf16 training "
             "needs a GPU. Set grpo.bf16: false for CPU runs (config/tiny.yaml does)."
         )
-    if grpo.use_vllm and not cuda:
+    if grpo["use_vllm"] and not cuda:
         problems.append(
             "config key 'grpo.use_vllm' is true but this machine has no CUDA device: vLLM "
             "generation needs a GPU. Set grpo.use_vllm: false."
         )
-    if grpo.use_vllm and cuda:
+    if grpo["use_vllm"] and cuda:
         import importlib.util
 
         if importlib.util.find_spec("vllm") is None:
