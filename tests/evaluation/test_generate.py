@@ -125,6 +125,7 @@ def test_run_evaluation_writes_predictions_and_metrics(tiny_model_dir, test_parq
         n_bootstrap=20,
         predictions_path=str(out / "predictions.parquet"),
         metrics_path=str(out / "metrics.parquet"),
+        summary_path=str(out / "evaluation.json"),
         engine="hf",
     )
     metrics = run_evaluation(request)

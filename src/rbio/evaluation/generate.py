@@ -311,7 +311,7 @@ def score_predictions(frame: pd.DataFrame, n_bootstrap: int, seed: int) -> pd.Da
 class EvaluationRequest:
     """Everything one ``evaluate_model`` job needs."""
 
-    model_name: str  # variant name, "base", or "published-<variant>"
+    model_name: str  # variant name, "base", or "rbio1-<variant>"
     model_dir: str
     test_parquet: str
     split: str
@@ -320,6 +320,7 @@ class EvaluationRequest:
     n_bootstrap: int
     predictions_path: str
     metrics_path: str
+    summary_path: str  # evaluation.json: what was evaluated, how, and how fast
     checkpoint_dir: str | None = None  # published shards loaded on top of model_dir
     engine: str = "auto"  # "auto" | "hf" | "vllm"
 
@@ -364,14 +365,14 @@ def run_evaluation(request: EvaluationRequest, parse: Parser | None = None) -> p
     write_parquet(frame, request.predictions_path)
     write_parquet(metrics, request.metrics_path)
     sidecar = {
-        **{key: value for key, value in asdict(request).items() if key != "settings"},
+        **{k: v for k, v in asdict(request).items() if k not in ("settings", "summary_path")},
         "settings": asdict(request.settings),
         "questions": len(rows),
         "generation_seconds": seconds,
         "questions_per_second": len(rows) / seconds if seconds else math.inf,
         "engine": "vllm" if use_vllm else "hf",
     }
-    write_json(Path(request.metrics_path).with_name("evaluation.json"), sidecar)
+    write_json(request.summary_path, sidecar)
     return metrics
 
 

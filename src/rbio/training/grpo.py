@@ -45,6 +45,7 @@ from transformers import TrainerCallback
 from rbio.config import GrpoConfig, Variant, as_params, from_params, tracking_target
 from rbio.io import write_json
 from rbio.rewards.registry import build_reward_functions
+from rbio.tracking import run_tags
 from rbio.training.checkpoints import latest_checkpoint
 from rbio.training.checks import check_machine
 from rbio.training.mixture import build_training_set
@@ -152,14 +153,15 @@ def drop_long_prompts(dataset, tokenizer, max_tokens: int):
 # MLflow
 
 
-def mlflow_tags(job: GrpoJob) -> dict[str, str]:
-    return {
-        "variant": job.variant.name,
-        "split": job.split,
-        "seed": str(job.seed),
-        "stage": "train",
-        **job.tags,
-    }
+def training_run_tags(job: GrpoJob) -> dict[str, str]:
+    """The MLflow tags of the job's run (``job.tags``: the model's provenance tags)."""
+    return run_tags(
+        variant=job.variant.name,
+        split=job.split,
+        seed=job.seed,
+        stage="train",
+        provenance_tags=job.tags,
+    )
 
 
 def training_fingerprint(job: GrpoJob) -> str:
@@ -216,7 +218,7 @@ def open_mlflow_run(job: GrpoJob) -> str:
     client = mlflow.MlflowClient()
     if run_id is None:
         run = client.create_run(
-            experiment.experiment_id, run_name=run_name(job), tags=mlflow_tags(job)
+            experiment.experiment_id, run_name=run_name(job), tags=training_run_tags(job)
         )
         run_id = run.info.run_id
         write_json(
@@ -224,7 +226,7 @@ def open_mlflow_run(job: GrpoJob) -> str:
             {"run_id": run_id, "tracking_uri": uri, "fingerprint": training_fingerprint(job)},
         )
     else:  # resumed: the model it will write may come from other code (provenance tags)
-        for key, value in mlflow_tags(job).items():
+        for key, value in training_run_tags(job).items():
             client.set_tag(run_id, key, value)
     # transformers' MLflowCallback resumes the run named by MLFLOW_RUN_ID.
     os.environ["MLFLOW_RUN_ID"] = run_id
