@@ -70,7 +70,8 @@ def main() -> int:
 
     from rbio.data.prompts import SYSTEM_PROMPTS, build_messages
     from rbio.evaluation.generate import GenerationSettings, generate_hf
-    from rbio.training.tiny_model import build_tiny_model, load_model_and_tokenizer
+    from rbio.models import load_model_and_tokenizer
+    from rbio.training.tiny_model import build_tiny_model
 
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     pairs = questions(args.questions)

@@ -207,7 +207,8 @@ def time_batch(functions: list[Callable[..., Any]], batch: dict[str, list], repe
 
 
 def tiny_policy() -> tuple[Any, Any]:
-    from rbio.training.tiny_model import build_tiny_model, load_model_and_tokenizer
+    from rbio.models import load_model_and_tokenizer
+    from rbio.training.tiny_model import build_tiny_model
 
     folder = Path(tempfile.mkdtemp(prefix="rewards-bench-")) / "tiny"
     corpus = ["TP53 is associated with: DNA binding, nucleus.", " ".join(FILLER)]

@@ -20,8 +20,8 @@ from rbio.evaluation.generate import (
     run_evaluation,
 )
 from rbio.evaluation.metrics import METRIC_COLUMNS
+from rbio.models import load_model_and_tokenizer
 from rbio.rewards.parsing import parse_answer
-from rbio.training.tiny_model import load_model_and_tokenizer
 from tests.evaluation.conftest import make_test_rows
 
 # Completions a model might write, and what evaluation must make of them.

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from rbio.models import ModelPathError
 from rbio.training.grpo import GrpoJob, RewardConfigError, resolve_rewards, train_grpo
 from rbio.training.mixture import PromptDatasetError
 from rbio.training.safe_rewards import RewardFailureError
-from rbio.training.tiny_model import ModelPathError
 from tests.helpers import REPO
 from tests.training.conftest import grpo_job, stand_in_rewards, tiny_config
 

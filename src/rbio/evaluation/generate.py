@@ -204,7 +204,7 @@ def generate_vllm(
     """The same completions with vLLM (GPU only; plain model folders, not base + shards)."""
     from vllm import LLM, SamplingParams
 
-    from rbio.training.tiny_model import load_tokenizer
+    from rbio.models import load_tokenizer
 
     tokenizer = load_tokenizer(model_dir)
     texts = render_prompts(tokenizer, conversations)
@@ -329,7 +329,7 @@ def load_for_evaluation(model_dir: str, checkpoint_dir: str | None):
     """Model + tokenizer on the best device; published shards loaded on top of the base model."""
     import torch
 
-    from rbio.training.tiny_model import load_model_and_tokenizer
+    from rbio.models import load_model_and_tokenizer
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model, tokenizer = load_model_and_tokenizer(model_dir)

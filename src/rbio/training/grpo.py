@@ -44,13 +44,13 @@ from transformers import TrainerCallback
 
 from rbio.config import GrpoConfig, Variant, as_params, from_params, tracking_target
 from rbio.io import write_json
+from rbio.models import ModelPathError, load_model_and_tokenizer
 from rbio.rewards.registry import build_reward_functions
 from rbio.tracking import run_tags
 from rbio.training.checkpoints import latest_checkpoint
 from rbio.training.checks import check_machine
 from rbio.training.mixture import build_training_set
 from rbio.training.safe_rewards import RewardFailureMonitor, reward_name, wrap_rewards
-from rbio.training.tiny_model import ModelPathError, load_model_and_tokenizer
 
 log = logging.getLogger(__name__)
 

@@ -86,14 +86,13 @@ def train_mlp_verifier(
     seed: int,
     cell_lines: tuple[str, ...],
     split: str,
+    *,
     train_path: str,
     test_path: str,
     embedding_path: str,
-    out_model: str,
-    out_config: str,
-    out_scores: str,
-    out_metrics: str,
+    out: mlp_verifier.VerifierFiles,
 ) -> dict:
+    """The MLP verifier of one split, fitted on its training rows, scoring train and test rows."""
     train = pd.read_parquet(train_path)
     test = pd.read_parquet(test_path)
     train_lines, test_lines = split_lines(split, cell_lines)
@@ -113,16 +112,7 @@ def train_mlp_verifier(
         ),
     )
     metrics = mlp_verifier.save_verifier(
-        trained,
-        embedding,
-        embedding_path,
-        split,
-        train,
-        test,
-        out_model,
-        out_config,
-        out_scores,
-        out_metrics,
+        trained, embedding, embedding_path, split, (train, test), out
     )
     log.info("MLP verifier %s: %s", split, mlp_verifier.summary_line(metrics))
     return metrics
