@@ -38,7 +38,7 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class DataConfig:
-    source: str
+    origin: str  # "local" (data folder) or "remote" (upstream downloads)
     local_dir: str
     cell_lines: tuple[str, ...]
 
@@ -66,7 +66,7 @@ class PromptsConfig:
 
 @dataclass(frozen=True)
 class EmbeddingsConfig:
-    source: str
+    kind: str  # esm2 | go_svd | onehot
     dim: int
     esm2_path: str | None
 

@@ -65,7 +65,7 @@ def load_config(raw: Mapping[str, Any]) -> Config:
 def _data(data: Mapping[str, Any]) -> DataConfig:
     _check_names("data.cell_lines", data["cell_lines"], list(CELL_LINES))
     return DataConfig(
-        source=data["source"], local_dir=data["local_dir"], cell_lines=tuple(data["cell_lines"])
+        origin=data["origin"], local_dir=data["local_dir"], cell_lines=tuple(data["cell_lines"])
     )
 
 

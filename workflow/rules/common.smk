@@ -108,7 +108,7 @@ def verifier_inputs(wildcards):
 def verifier_targets():
     return [
         "results/verifiers/go/index.parquet",
-        f"results/verifiers/embeddings/{CFG.verifiers.embeddings.source}.safetensors",
+        f"results/verifiers/embeddings/{CFG.verifiers.embeddings.kind}.safetensors",
         *expand("results/verifiers/mlp/{split}/metrics.json", split=SPLITS),
         "results/verifiers/tf_pmi/questions.parquet",
     ]

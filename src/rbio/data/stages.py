@@ -28,19 +28,19 @@ from rbio.sources import SOURCES
 log = logging.getLogger(__name__)
 
 
-def acquire_perturbqa(name: str, dest: str | Path, source: str, local_dir: str | Path) -> None:
-    digest = perturbqa.acquire_table(name, dest, source=source, local_dir=local_dir)
+def acquire_perturbqa(name: str, dest: str | Path, origin: str, local_dir: str | Path) -> None:
+    digest = perturbqa.acquire_table(name, dest, origin=origin, local_dir=local_dir)
     log.info("%s -> %s (sha256 %s, verified)", name, dest, digest)
 
 
-def acquire_alias_table(dest: str | Path, source: str, local_dir: str | Path) -> None:
+def acquire_alias_table(dest: str | Path, origin: str, local_dir: str | Path) -> None:
     """HGNC symbol -> approved symbol table: the pinned offline copy, or today's HGNC release.
 
     HGNC republishes its complete set continuously, so a remote download cannot be pinned to a
     checksum; its sha256 is logged, and the digest of the table built from it is recorded beside
     the copy, which ingest checks (genes.verify_alias_table).
     """
-    if source == "local":
+    if origin == "local":
         digest = copy_verified(
             Path(local_dir) / genes.HGNC_ALIAS_TABLE, dest, genes.HGNC_ALIAS_SHA256
         )

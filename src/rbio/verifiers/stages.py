@@ -21,15 +21,15 @@ def perturbqa_genes(table: pd.DataFrame) -> set[str]:
 
 
 def build_go_index(
-    source: str,
+    origin: str,
     perturbqa_path: str,
     out_index: str,
     out_propagated: str,
     out_coverage: str,
 ) -> dict:
-    """GO annotations of every gene (``source`` local: the data folder; remote: upstream)."""
+    """GO annotations of every gene (``origin`` local: the data folder; remote: upstream)."""
     direct, propagated, provenance = go.load_go(
-        source, data_dir() if source == "local" else None, Path(out_index).parent / "download"
+        origin, data_dir() if origin == "local" else None, Path(out_index).parent / "download"
     )
     table = pd.read_parquet(perturbqa_path, columns=["pert", "gene"])
     report = go.coverage_report(direct, propagated, perturbqa_genes(table))
