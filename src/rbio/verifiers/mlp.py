@@ -11,7 +11,7 @@ computed strictly from the split's training rows (for ``loco_<line>`` the other 
 
 Pert-neighbour rates (DE rate of ``gene`` under perturbations similar to ``pert`` by training
 profile or by embedding) were tried and dropped: on leave-one-cell-line-out they lowered the
-per-gene AUROC (benchmarks/mlp_verifier_loco.py).
+per-gene AUROC (bench/mlp_verifier_loco.py).
 
 A gene-frequency prior alone ranks genes well (global AUROC ~0.9) but cannot rank perturbations
 for one gene (PerturbQA's per-gene AUROC 0.5); the neighbour scores are what carry

@@ -6,7 +6,7 @@ the same greedy decoding and the same token budget; the loop mirrors rbio's ``in
 ``rbio.evaluation.generate.generate_hf`` (length-sorted, left-padded batches). Run side by side
 in one process, on the tiny CPU model:
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/eval_throughput.py [--questions 256]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/eval_throughput.py [--questions 256]
 
 Goal (issue: evaluation): batched >= 10x the loop's questions per second. The script checks that
 both sides give identical greedy answers and exits non-zero when the goal is missed.

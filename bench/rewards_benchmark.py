@@ -10,7 +10,7 @@
 GO term names come from ``$RBIO_DATA_DIR/go_ontology/go_terms.tsv.gz`` (default
 ``../shared/data``) when present, otherwise from a synthetic vocabulary.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/rewards_benchmark.py
+    OMP_NUM_THREADS=1 .venv/bin/python bench/rewards_benchmark.py
 """
 
 from __future__ import annotations
