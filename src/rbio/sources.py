@@ -135,15 +135,6 @@ SOURCES: dict[str, PromptSource] = {
         _go_source(
             "go", "GO", ASPECTS_FROM_CONFIG, "the genes' GO terms of every configured aspect"
         ),
-        PromptSource(
-            name="go_shared",
-            label="GO-S",
-            verifier="whether the two genes share a GO term (hard)",
-            build=prompts.shared_go_prompts,
-            verifier_outputs=GO_INDEX,
-            go_aspects=ASPECTS_FROM_CONFIG,
-            default_rewards={**LABEL_REWARDS, "brevity": 0.5},
-        ),
     )
 }
 

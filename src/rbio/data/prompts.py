@@ -321,19 +321,6 @@ def go_prompts(request: PromptRequest) -> pd.DataFrame:
     return frame
 
 
-def shared_go_prompts(request: PromptRequest) -> pd.DataFrame:
-    """PerturbQA pairs of annotated genes, "yes" when they share a GO term (``go_index``)."""
-    terms = _go_terms(
-        request.verifier_outputs["go_index"], request.go_aspects, request.max_go_terms
-    )
-    train = request.train
-    rows = train[train["pert"].isin(terms.keys()) & train["gene"].isin(terms.keys())].copy()
-    pairs = zip(rows["pert"], rows["gene"], strict=True)
-    rows["label"] = np.array([bool(set(terms[p]) & set(terms[g])) for p, g in pairs], np.int8)
-    rows = request.sample(rows)
-    return request.de_prompts(rows, p_de=rows["label"].to_numpy(float))
-
-
 _NO_TERMS: list[str] = []
 
 

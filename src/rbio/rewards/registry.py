@@ -17,7 +17,6 @@ from typing import Any, Protocol
 
 from rbio.config import Variant
 from rbio.rewards.answer import answer
-from rbio.rewards.brevity import brevity
 from rbio.rewards.format import FormatReward
 from rbio.rewards.go import GoKeywordReward, GoLikelihoodReward, GoRougeReward
 from rbio.rewards.mention import mention
@@ -46,7 +45,6 @@ REWARDS: dict[str, RewardFunction | Callable[..., RewardFunction]] = {
     "go_keyword": GoKeywordReward,
     "go_rouge": GoRougeReward,
     "go_likelihood": GoLikelihoodReward,
-    "brevity": brevity,
 }
 REWARD_NAMES: tuple[str, ...] = tuple(REWARDS)
 
