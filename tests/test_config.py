@@ -5,6 +5,7 @@ import yaml
 
 from rbio.config import ConfigError
 from rbio.config_file import load_config, read_config
+from rbio.sources import SOURCES
 from tests.helpers import REPO, TINY
 
 PAPER_VARIANTS = [
@@ -96,7 +97,7 @@ def test_typed_sections_round_trip_through_rule_params():
         ),
         (
             lambda c: c["variants"]["EXP"].update(sources={"exp": 1.0, "gear": 1.0}),
-            "config key 'variants.EXP.sources': unknown value(s) ['gear']; valid values: ['exp', 'go', 'go_c', 'go_f', 'go_p', 'mlp', 'tf']",
+            f"config key 'variants.EXP.sources': unknown value(s) ['gear']; valid values: {sorted(SOURCES)}",
         ),
         (
             lambda c: c["variants"]["EXP"].update(rewards={"answr": 1.0}),
