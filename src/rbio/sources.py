@@ -1,4 +1,4 @@
-"""The prompt sources, each declared once: one kind of training prompt and the verifier that scores it.
+"""The prompt sources, each declared once: a kind of training prompt and the verifier scoring it.
 
 Everything else reads this module: the config checks a variant's sources and takes their default
 rewards from here, the workflow constrains the ``{source}`` wildcard and hands ``build_prompts``
@@ -30,6 +30,8 @@ ASPECTS_FROM_CONFIG = "verifiers.go.aspects"
 
 @dataclass(frozen=True)
 class PromptSource:
+    """Everything the pipeline knows about one prompt source."""
+
     name: str  # the config key (variants.*.sources) and the {source} wildcard
     label: str  # the paper's name
     verifier: str  # what scores its prompts

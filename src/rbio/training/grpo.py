@@ -9,10 +9,12 @@ One job = one (variant, split, seed). It
    (TRL 1.x no longer truncates prompts; the number dropped is in the summary);
 3. takes the variant's reward functions and weights from ``rbio.rewards.registry`` and wraps each
    so that an exception on one completion cannot kill the run (``rbio.training.safe_rewards``);
-4. trains with checkpoints in ``checkpoint_dir`` (outside the rule's outputs) and resumes from the
-   newest complete one when rerun (``rbio.training.checkpoints``);
-5. logs to one MLflow run per (variant, split, seed) -- tags variant, split, seed, stage=train
-   and the provenance tags of the model it writes (``rbio.provenance``); TRL's per-step metrics (``rewards/<name>/mean|std``, ``frac_reward_zero_std``,
+4. trains with config ``grpo``'s TRL arguments (passed to ``trl.GRPOConfig`` as given) and
+   checkpoints in ``checkpoint_dir`` (outside the rule's outputs), resuming from the newest
+   complete one when rerun (``rbio.training.checkpoints``);
+5. logs to one MLflow run per (variant, split, seed), tagged by ``rbio.tracking.run_tags``
+   (variant, split, seed, stage=train and the provenance tags of the model it writes); TRL's
+   per-step metrics (``rewards/<name>/mean|std``, ``frac_reward_zero_std``,
    ``completions/mean_length``, loss, grad_norm) and ``reward_failures/<name>``. A resumed job
    continues the same MLflow run (its id is kept beside the checkpoints);
 6. writes the model folder atomically: weights (safetensors; LoRA adapters merged), tokenizer,
