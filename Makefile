@@ -70,7 +70,7 @@ test-slurm: setup
 	.ci/slurm.sh
 
 lint: setup
-	$(BIN)/ruff check src tests workflow benchmarks scripts
+	$(BIN)/ruff check src tests workflow bench scripts
 	$(BIN)/snakefmt --check Snakefile workflow/rules
 	$(BIN)/snakemake --lint -n
 

@@ -19,6 +19,7 @@ include: "workflow/rules/paper.smk"
 
 
 rule all:
+    """Everything the config declares."""
     input:
         data_targets(),
         prompt_targets(),
@@ -27,26 +28,33 @@ rule all:
 
 
 rule data:
+    """The tidy PerturbQA table and every split."""
     input:
         data_targets(),
 
 
 rule verifiers:
+    """The GO index, the gene embedding, the MLP verifier per split, the TF PMI questions."""
     input:
         verifier_targets(),
 
 
 rule prompts:
+    """The prompt set of every (source, split) some variant trains on."""
     input:
         prompt_targets(),
 
 
 rule all_variants:
+    """Every variant trained on its splits, and every evaluation on those splits: the trained
+    variants, the base model, the released checkpoints (evaluation.published) and the baselines.
+    """
     input:
         grpo_targets(),
         evaluation_targets(),
 
 
 rule paper:
+    """Tables, figures and the MLflow run table from every evaluation."""
     input:
         paper_targets(),

@@ -3,7 +3,9 @@ import copy
 import pytest
 import yaml
 
-from rbio.config import ConfigError, load_config, read_config
+from rbio.config import ConfigError
+from rbio.config_file import load_config, read_config
+from rbio.sources import SOURCES
 from tests.helpers import REPO, TINY
 
 PAPER_VARIANTS = [
@@ -32,11 +34,11 @@ def test_paper_config_declares_the_released_variants():
     assert config.model_base == "Qwen/Qwen2.5-3B-Instruct"
     grpo = config.grpo
     assert (
-        grpo.num_generations,
-        grpo.per_device_train_batch_size,
-        grpo.learning_rate,
-        grpo.max_steps,
-        grpo.save_steps,
+        grpo["num_generations"],
+        grpo["per_device_train_batch_size"],
+        grpo["learning_rate"],
+        grpo["max_steps"],
+        grpo["save_steps"],
     ) == (4, 4, 5e-6, 100_000, 10_000)
     assert config.split_names == [f"loco_{x}" for x in ("k562", "rpe1", "hepg2", "jurkat")] + [
         f"single_{x}" for x in ("k562", "rpe1", "hepg2", "jurkat")
@@ -52,6 +54,19 @@ def test_tiny_preset_overlays_the_paper_config():
     assert list(config.variants) == PAPER_VARIANTS
     assert config.split_names == ["loco_k562", "single_rpe1"]
     assert config.grpo != read_config(REPO / "config.yaml").grpo
+
+
+def test_tiny_preset_holds_only_what_differs_from_the_paper_config():
+    paper, tiny = (yaml.safe_load(path.read_text()) for path in (REPO / "config.yaml", TINY))
+
+    def repeated(overlay, base, path=""):
+        for key, value in overlay.items():
+            if isinstance(value, dict) and isinstance(base.get(key), dict):
+                yield from repeated(value, base[key], f"{path}{key}.")
+            elif key in base and base[key] == value:
+                yield f"{path}{key}"
+
+    assert list(repeated(tiny, paper)) == []
 
 
 def test_typed_sections_round_trip_through_rule_params():
@@ -82,7 +97,7 @@ def test_typed_sections_round_trip_through_rule_params():
         ),
         (
             lambda c: c["variants"]["EXP"].update(sources={"exp": 1.0, "gear": 1.0}),
-            "config key 'variants.EXP.sources': unknown value(s) ['gear']; valid values: ['exp', 'go', 'go_c', 'go_f', 'go_p', 'mlp', 'tf']",
+            f"config key 'variants.EXP.sources': unknown value(s) ['gear']; valid values: {sorted(SOURCES)}",
         ),
         (
             lambda c: c["variants"]["EXP"].update(rewards={"answr": 1.0}),

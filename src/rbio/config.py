@@ -1,8 +1,8 @@
-"""Typed view of the validated ``config.yaml``.
+"""Typed view of the validated ``config.yaml``: one frozen dataclass per config section.
 
-The JSON schema (``workflow/schemas/config.schema.yaml``) checks shapes and types; this module
-checks what refers to what (cell lines, splits, sources, rewards) and names the offending key and
-the valid values when something is wrong.
+``rbio.config_file`` reads, merges and checks config files into a :class:`Config`; this module
+only declares the sections, so every part of the package can take them without importing what the
+loader checks against (the prompt sources, the reward names).
 
 Jobs never see the whole config: each rule passes the sections its job uses as ``params:`` (plain
 values, from :func:`as_params`, so that Snakemake reruns a job when one of them changes), and the
@@ -17,24 +17,13 @@ import dataclasses
 import os
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rbio.rewards.registry import REWARD_NAMES, default_rewards
-
 # PerturbQA cell lines and how prompts spell them.
 CELL_LINES: dict[str, str] = {"k562": "K562", "rpe1": "RPE1", "hepg2": "HepG2", "jurkat": "Jurkat"}
-
-# Prompt sources, one per verifier: experimental labels, MLP verifier, TranscriptFormer PMI,
-# Gene Ontology (component, function, process, all aspects).
-SOURCES: tuple[str, ...] = ("exp", "mlp", "tf", "go_c", "go_f", "go_p", "go")
-GO_SOURCE_ASPECTS: dict[str, tuple[str, ...]] = {
-    "go_c": ("C",),
-    "go_f": ("F",),
-    "go_p": ("P",),
-}
 
 DATA_DIR_ENV = "RBIO_DATA_DIR"
 # MLflow's own variables: the workflow sets them from config `mlflow` unless already set.
@@ -47,17 +36,9 @@ class ConfigError(ValueError):
     """A configuration value that is wrong; the message names the key."""
 
 
-def _check_names(key: str, given: list[str] | tuple[str, ...], valid: list[str] | tuple[str, ...]):
-    unknown = [name for name in given if name not in valid]
-    if unknown:
-        raise ConfigError(
-            f"config key '{key}': unknown value(s) {unknown}; valid values: {sorted(valid)}"
-        )
-
-
 @dataclass(frozen=True)
 class DataConfig:
-    source: str
+    origin: str  # "local" (data folder) or "remote" (upstream downloads)
     local_dir: str
     cell_lines: tuple[str, ...]
 
@@ -85,7 +66,7 @@ class PromptsConfig:
 
 @dataclass(frozen=True)
 class EmbeddingsConfig:
-    source: str
+    kind: str  # esm2 | go_svd | onehot
     dim: int
     esm2_path: str | None
 
@@ -120,24 +101,49 @@ class VerifiersConfig:
     go: GoConfig
 
 
-@dataclass(frozen=True)
-class GrpoConfig:
-    num_generations: int
-    per_device_train_batch_size: int
-    learning_rate: float
-    warmup_steps: int
-    max_steps: int
-    save_steps: int
-    save_total_limit: int
-    beta: float
-    max_completion_length: int
-    max_prompt_length: int
-    temperature: float
-    logging_steps: int
-    bf16: bool
-    use_vllm: bool
-    lora: dict[str, Any] | None
-    deepspeed_config: str
+# Keys of config `grpo` that the pipeline handles itself; every other key is an argument of TRL's
+# GRPOConfig, passed through as the config gives it.
+GRPO_PIPELINE_KEYS: tuple[str, ...] = ("max_prompt_length", "lora", "deepspeed_config")
+
+
+class GrpoConfig(Mapping[str, Any]):
+    """Config ``grpo`` as given, like open-r1's recipes: the schema is the one list of its keys
+    (and checks them); the TRL arguments among them go to ``trl.GRPOConfig`` unchanged
+    (:meth:`trainer_arguments`), so a new TRL setting is a schema entry and a value, no code."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self._values = dict(values)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"GrpoConfig({self._values!r})"
+
+    def trainer_arguments(self) -> dict[str, Any]:
+        """Keyword arguments for TRL's ``GRPOConfig``: every key but the pipeline's own."""
+        return {k: v for k, v in self._values.items() if k not in GRPO_PIPELINE_KEYS}
+
+    @property
+    def max_prompt_length(self) -> int:
+        """Longer training prompts are dropped (TRL no longer truncates them)."""
+        return self._values["max_prompt_length"]
+
+    @property
+    def lora(self) -> dict[str, Any] | None:
+        """peft LoRA settings (r, alpha, dropout), or None for full fine-tuning."""
+        return self._values["lora"]
+
+    @property
+    def deepspeed_config(self) -> str:
+        """The accelerate config of multi-GPU runs, relative to the workflow root."""
+        return self._values["deepspeed_config"]
 
 
 @dataclass(frozen=True)
@@ -228,6 +234,8 @@ def as_params(section: Any) -> Any:
 
 def from_params(cls: type, values: Mapping[str, Any]) -> Any:
     """Rebuild a typed config section (a dataclass of this module) from :func:`as_params`."""
+    if not dataclasses.is_dataclass(cls):  # a section kept as the mapping it is (GrpoConfig)
+        return cls(values)
     hints = typing.get_type_hints(cls)
     fields = {}
     for f in dataclasses.fields(cls):
@@ -237,7 +245,7 @@ def from_params(cls: type, values: Mapping[str, Any]) -> Any:
 
 
 def _typed(hint: Any, value: Any) -> Any:
-    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and (dataclasses.is_dataclass(hint) or issubclass(hint, Mapping)):
         return from_params(hint, value)
     if typing.get_origin(hint) is tuple and value is not None:
         return tuple(value)
@@ -282,113 +290,3 @@ def split_lines(split: str, cell_lines: tuple[str, ...] | list[str]) -> tuple[li
     if kind == "single":
         return [line], [line]
     raise ConfigError(f"unknown split '{split}'; valid forms: loco_<line>, single_<line>, all")
-
-
-def load_config(raw: Mapping[str, Any]) -> Config:
-    """Build the typed config from a schema-validated mapping, checking cross references."""
-    data = raw["data"]
-    _check_names("data.cell_lines", data["cell_lines"], list(CELL_LINES))
-    cell_lines = tuple(data["cell_lines"])
-
-    splits = raw["splits"]
-    _check_names("splits.loco", splits["loco"], cell_lines)
-    _check_names("splits.single", splits["single"], cell_lines)
-    for line in splits["loco"]:
-        if len(cell_lines) < 2:
-            raise ConfigError(
-                f"config key 'splits.loco': loco_{line} needs at least two cell lines in data.cell_lines"
-            )
-
-    v = raw["verifiers"]
-    verifiers = VerifiersConfig(
-        embeddings=EmbeddingsConfig(**v["embeddings"]),
-        mlp=MlpConfig(**v["mlp"]),
-        tf_pmi=TfPmiConfig(**v["tf_pmi"]),
-        go=GoConfig(
-            aspects=tuple(v["go"]["aspects"]), max_terms_per_aspect=v["go"]["max_terms_per_aspect"]
-        ),
-    )
-    grpo = GrpoConfig(**raw["grpo"])
-    if grpo.per_device_train_batch_size % grpo.num_generations:
-        raise ConfigError(
-            "config key 'grpo.per_device_train_batch_size': "
-            f"{grpo.per_device_train_batch_size} is not divisible by grpo.num_generations={grpo.num_generations}"
-        )
-
-    partial = Config(
-        seed=raw["seed"],
-        data=DataConfig(source=data["source"], local_dir=data["local_dir"], cell_lines=cell_lines),
-        splits=SplitsConfig(
-            loco=tuple(splits["loco"]),
-            single=tuple(splits["single"]),
-            all=splits["all"],
-            max_test_rows=splits["max_test_rows"],
-        ),
-        prompts=PromptsConfig(**raw["prompts"]),
-        verifiers=verifiers,
-        model_base=raw["model"]["base"],
-        grpo=grpo,
-        variants={},
-        evaluation=EvaluationConfig(
-            **{
-                **raw["evaluation"],
-                "prompt_styles": tuple(raw["evaluation"]["prompt_styles"]),
-                "published": tuple(raw["evaluation"].get("published") or ()),
-            }
-        ),
-        mlflow=MlflowConfig(**raw["mlflow"]),
-    )
-    valid_splits = partial.split_names
-    _check_names("variant_splits", raw["variant_splits"], valid_splits)
-
-    variants: dict[str, Variant] = {}
-    for name, spec in raw["variants"].items():
-        key = f"variants.{name}"
-        _check_names(f"{key}.sources", list(spec["sources"]), SOURCES)
-        rewards = dict(spec.get("rewards") or default_rewards(spec["sources"]))
-        _check_names(f"{key}.rewards", list(rewards), REWARD_NAMES)
-        variant_splits = tuple(spec.get("splits") or raw["variant_splits"])
-        _check_names(f"{key}.splits", list(variant_splits), valid_splits)
-        variants[name] = Variant(
-            name=name, sources=dict(spec["sources"]), rewards=rewards, splits=variant_splits
-        )
-
-    return Config(**{**partial.__dict__, "variants": variants})
-
-
-def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
-    """Overlay nested mappings the way Snakemake merges ``--configfile`` over ``configfile:``."""
-    merged = dict(base)
-    for key, value in overlay.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def read_config(*paths: str | Path, schema: str | Path | None = None) -> Config:
-    """Read, merge (later files win), schema-validate and type-check config files.
-
-    The workflow does the same through Snakemake; this is for tests, benchmarks and the CLI.
-    """
-    import jsonschema
-    import yaml
-
-    raw: dict[str, Any] = {}
-    for path in paths:
-        with open(path) as handle:
-            raw = deep_merge(raw, yaml.safe_load(handle) or {})
-    schema_path = (
-        Path(schema)
-        if schema
-        else Path(paths[0]).resolve().parent / "workflow/schemas/config.schema.yaml"
-    )
-    with open(schema_path) as handle:
-        schema_doc = yaml.safe_load(handle)
-    try:
-        jsonschema.validate(raw, schema_doc)
-    except jsonschema.ValidationError as error:
-        key = ".".join(str(part) for part in error.absolute_path) or "<root>"
-        raise ConfigError(f"config key '{key}': {error.message}") from None
-    return load_config(raw)

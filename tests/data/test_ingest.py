@@ -178,7 +178,7 @@ def test_remote_alias_table_is_checked_against_the_digest_recorded_at_acquisitio
     tmp_path, hgnc_server
 ):
     dest = tmp_path / "raw" / "hgnc_aliases.tsv.gz"
-    stages.acquire_alias_table(dest, source="remote", local_dir=tmp_path)
+    stages.acquire_alias_table(dest, origin="remote", local_dir=tmp_path)
     assert sorted(p.name for p in dest.parent.iterdir()) == [dest.name, f"{dest.name}.sha256"]
     assert genes.verify_alias_table(dest) == sha256_file(dest)
     assert genes.SymbolMap.from_table(genes.read_alias_table(dest)).classify("SEPT7") == (
@@ -194,6 +194,6 @@ def test_local_alias_table_drops_a_stale_record(tmp_path, data_dir):
     dest = tmp_path / "raw" / "hgnc_aliases.tsv.gz"
     dest.parent.mkdir()
     record_sha256(dest, "0" * 64)  # left by an earlier remote acquisition
-    stages.acquire_alias_table(dest, source="local", local_dir=data_dir)
+    stages.acquire_alias_table(dest, origin="local", local_dir=data_dir)
     assert not sha256_record_path(dest).exists()
     assert genes.verify_alias_table(dest) == genes.HGNC_ALIAS_SHA256

@@ -81,7 +81,7 @@ def test_merge_direction_attaches_up_down(tmp_path):
 
 def test_acquire_local_verifies_checksum_and_leaves_nothing_on_mismatch(tmp_path, data_dir):
     dest = tmp_path / "out" / "k562-dir.csv"
-    acquire_table("k562-dir.csv", dest, source="local", local_dir=data_dir)
+    acquire_table("k562-dir.csv", dest, origin="local", local_dir=data_dir)
     assert dest.read_bytes() == (data_dir / "perturbqa" / "k562-dir.csv").read_bytes()
 
     fake = tmp_path / "fake" / "perturbqa"
@@ -89,14 +89,14 @@ def test_acquire_local_verifies_checksum_and_leaves_nothing_on_mismatch(tmp_path
     (fake / "k562-de.csv").write_text(GOOD)
     with pytest.raises(ChecksumError, match="k562-de.csv"):
         acquire_table(
-            "k562-de.csv", tmp_path / "out" / "k562-de.csv", source="local", local_dir=fake.parent
+            "k562-de.csv", tmp_path / "out" / "k562-de.csv", origin="local", local_dir=fake.parent
         )
     assert not (tmp_path / "out" / "k562-de.csv").exists()
 
 
 def test_acquire_local_missing_file_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="rpe1-de.csv"):
-        acquire_table("rpe1-de.csv", tmp_path / "x.csv", source="local", local_dir=tmp_path)
+        acquire_table("rpe1-de.csv", tmp_path / "x.csv", origin="local", local_dir=tmp_path)
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

@@ -2,16 +2,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rbio.config import read_config
+from rbio.config_file import read_config
 from rbio.data.prompts import (
     DE_TEMPLATES,
     PROMPT_COLUMNS,
     SYSTEM_PROMPTS,
     assign_templates,
     build_messages,
-    build_source_prompts,
     sample_balanced,
 )
+from rbio.sources import SOURCES
 from tests.helpers import REPO, TINY
 
 
@@ -56,10 +56,14 @@ def test_balanced_sampling_is_fifty_fifty_and_seeded():
     assert len(sample_balanced(rows, "label", limit=50, balanced=False, seed=1)) == 50
 
 
-def _build(source, config, rows, **inputs):
+def _build(source, config, rows, **verifier_outputs):
     """The rule's call: the prompts section, the seed and the GO settings of the config."""
-    return build_source_prompts(
-        source, config.prompts, rows, seed=config.seed, go=config.verifiers.go, **inputs
+    return SOURCES[source].prompts(
+        rows,
+        config.prompts,
+        seed=config.seed,
+        go=config.verifiers.go,
+        verifier_outputs=verifier_outputs,
     )
 
 

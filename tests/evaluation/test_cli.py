@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from rbio.cli import main
-from rbio.evaluation.tracking import log_evaluation_run
+from rbio.tracking import log_evaluation_run
 
 QUESTION = (
     "Is a knockdown of PERT1 in K562 cells likely to result in differential expression of GENE2? "

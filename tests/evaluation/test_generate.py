@@ -20,8 +20,8 @@ from rbio.evaluation.generate import (
     run_evaluation,
 )
 from rbio.evaluation.metrics import METRIC_COLUMNS
-from rbio.rewards import parse_answer
-from rbio.training.tiny_model import load_model_and_tokenizer
+from rbio.models import load_model_and_tokenizer
+from rbio.rewards.parsing import parse_answer
 from tests.evaluation.conftest import make_test_rows
 
 # Completions a model might write, and what evaluation must make of them.
@@ -142,6 +142,7 @@ def test_run_evaluation_writes_predictions_and_metrics(tiny_model_dir, test_parq
         n_bootstrap=20,
         predictions_path=str(out / "predictions.parquet"),
         metrics_path=str(out / "metrics.parquet"),
+        summary_path=str(out / "evaluation.json"),
         engine="hf",
     )
     metrics = run_evaluation(request)

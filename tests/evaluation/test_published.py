@@ -26,7 +26,7 @@ from rbio.evaluation.published import (
     s3_client,
 )
 from rbio.io import ChecksumError
-from rbio.training.tiny_model import load_model_and_tokenizer
+from rbio.models import load_model_and_tokenizer
 
 BUCKET = "czi-rbio"
 VARIANT = "rbio1-EXP"

@@ -6,13 +6,13 @@ import os
 
 import pandas as pd
 
-from rbio.evaluation.tracking import log_evaluation_run, metric_key
 from rbio.reporting.mlflow_compare import (
     runs_of_artefacts,
     search_runs_table,
     tag_filter,
     write_runs_table,
 )
+from rbio.tracking import log_evaluation_run, metric_key
 
 
 def _metrics(f1: float) -> pd.DataFrame:

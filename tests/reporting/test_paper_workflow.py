@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from matplotlib.image import imread
 
-from rbio.config import read_config
+from rbio.config_file import read_config
 from rbio.evaluation.baselines import BASELINES
 from tests.helpers import REPO, TINY, run_workflow
 

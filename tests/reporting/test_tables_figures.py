@@ -8,6 +8,13 @@ import pytest
 from matplotlib.image import imread
 
 from rbio.evaluation.baselines import BASELINES
+from rbio.reporting.artefacts import (
+    FIGURE_FORMATS,
+    METRICS_LONG,
+    TABLE_FORMATS,
+    paper_figures,
+    paper_tables,
+)
 from rbio.reporting.figures import write_figures
 from rbio.reporting.reported import reported_long
 from rbio.reporting.tables import collect_metrics, loco_mean_table, split_table, write_tables
@@ -19,6 +26,8 @@ def test_tables_list_every_model_and_baseline(metrics_entries, tmp_path):
         metrics_entries, tmp_path, splits=SPLITS, prompts=PROMPTS, variants=VARIANTS
     )
     assert all(path.is_file() and path.stat().st_size > 0 for path in written)
+    declared = [name for t in paper_tables(SPLITS, PROMPTS) for name in t.files(TABLE_FORMATS)]
+    assert [path.name for path in written] == [METRICS_LONG, *declared]  # what the rule expects
     for split in SPLITS:
         for prompt in PROMPTS:
             table = pd.read_csv(tmp_path / f"{split}_{prompt}.csv")
@@ -56,6 +65,8 @@ def test_loco_mean_is_the_mean_of_the_loco_splits(metrics_entries):
 def test_figures_exist_and_are_not_blank(metrics_entries, tmp_path):
     frame = collect_metrics(metrics_entries)
     written = write_figures(frame, tmp_path, splits=SPLITS, prompts=PROMPTS, variants=VARIANTS)
+    figures = paper_figures(SPLITS, PROMPTS)
+    assert [path.name for path in written] == [n for f in figures for n in f.files(FIGURE_FORMATS)]
     pngs = [path for path in written if path.suffix == ".png"]
     assert len(pngs) == len(SPLITS) * len(PROMPTS) + 2 * len(PROMPTS) + 1
     assert all(path.with_suffix(".pdf").stat().st_size > 1000 for path in pngs)

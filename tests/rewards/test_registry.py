@@ -10,12 +10,11 @@ import pytest
 from rbio.config import Variant
 from rbio.rewards.registry import (
     REWARD_NAMES,
-    SOURCE_DEFAULT_REWARDS,
     UnknownRewardError,
     build_reward_functions,
-    default_rewards,
     get_reward,
 )
+from rbio.sources import SOURCES, default_rewards
 
 
 def test_every_name_builds_a_reward_with_that_name(tiny_model: Any, tiny_tokenizer: Any) -> None:
@@ -52,7 +51,7 @@ def test_fresh_objects_per_call() -> None:
 
 
 def test_build_for_the_paper_composite() -> None:
-    # What rbio.config builds for the variant when config.yaml gives no explicit rewards.
+    # What rbio.config_file builds for the variant when config.yaml gives no explicit rewards.
     sources = {"tf": 1.0, "go": 1.0, "mlp": 1.0, "exp": 1.0}
     variant = Variant("TF+GO+MLP+EXP", sources, default_rewards(sources), ("loco_k562",))
     functions, weights = build_reward_functions(variant)
@@ -85,15 +84,17 @@ def test_build_rejects_unknown_names_before_building() -> None:
 
 
 def test_defaults_only_use_known_names() -> None:
-    for weights in SOURCE_DEFAULT_REWARDS.values():
-        assert set(weights) <= set(REWARD_NAMES)
+    for source in SOURCES.values():
+        assert set(source.default_rewards) <= set(REWARD_NAMES), source.name
     assert default_rewards({"exp": 1.0, "go": 1.0})["answer"] == 2.0
 
 
-def test_registry_import_stays_light() -> None:
+def test_what_the_snakefile_imports_loads_no_model_library() -> None:
+    # The workflow reads the config, the sources and the reward names while parsing the Snakefile
+    # (once per job on a cluster): no torch, transformers, datasets or TRL there.
     code = (
-        "import sys, rbio.config, rbio.rewards.registry; "
-        "heavy = [m for m in ('torch', 'transformers', 'numpy', 'rbio.rewards.go') if m in sys.modules]; "
+        "import sys, rbio.config_file, rbio.rewards.registry, rbio.sources; "
+        "heavy = [m for m in ('torch', 'transformers', 'datasets', 'trl') if m in sys.modules]; "
         "print(heavy)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

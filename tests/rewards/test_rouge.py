@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rouge_score import rouge_scorer
 
-from benchmarks.go_rouge_pairs import KINDS as PAIR_KINDS
-from benchmarks.go_rouge_pairs import load_gene_terms, make_pairs
+from bench.go_rouge_pairs import KINDS as PAIR_KINDS
+from bench.go_rouge_pairs import load_gene_terms, make_pairs
 from rbio.rewards import rouge
 from rbio.rewards.rouge import RougeTarget, lcs_length, rouge_f_measures, rouge_tokenize, stem
 from tests.helpers import shared_data_dir

@@ -15,8 +15,9 @@ def test_two_grpo_steps_log_every_reward(tmp_path: Path, monkeypatch: pytest.Mon
     from trl import GRPOConfig, GRPOTrainer
 
     from rbio.config import Variant
+    from rbio.models import load_model_and_tokenizer
     from rbio.rewards.registry import build_reward_functions, default_rewards
-    from rbio.training.tiny_model import build_tiny_model, load_model_and_tokenizer
+    from rbio.training.tiny_model import build_tiny_model
 
     folder = tmp_path / "tiny"
     build_tiny_model(folder, ["TP53 is associated with: DNA binding."], seed=0, hidden_size=32)

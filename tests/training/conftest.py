@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from rbio.config import Config, deep_merge, load_config
+from rbio.config import Config
+from rbio.config_file import deep_merge, load_config
 from tests.helpers import REPO, TINY
 
 SYSTEM = (

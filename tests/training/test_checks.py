@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from rbio.training.checks import machine_problems
 from tests.training.conftest import tiny_config
 
@@ -13,11 +11,10 @@ def test_tiny_preset_runs_on_cpu():
 
 
 def test_bf16_and_vllm_need_cuda():
-    grpo = replace(tiny_config().grpo, bf16=True, use_vllm=True)
-    problems = machine_problems(grpo, cuda=False)
+    problems = machine_problems(tiny_config(bf16=True, use_vllm=True).grpo, cuda=False)
     assert len(problems) == 2
     assert "grpo.bf16" in problems[0] and "grpo.use_vllm" in problems[1]
-    assert machine_problems(replace(grpo, use_vllm=False), cuda=True) == []
+    assert machine_problems(tiny_config(bf16=True).grpo, cuda=True) == []
 
 
 def test_more_processes_than_gpus():

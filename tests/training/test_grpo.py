@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from rbio.models import ModelPathError
 from rbio.training.grpo import GrpoJob, RewardConfigError, resolve_rewards, train_grpo
 from rbio.training.mixture import PromptDatasetError
 from rbio.training.safe_rewards import RewardFailureError
-from rbio.training.tiny_model import ModelPathError
 from tests.helpers import REPO
 from tests.training.conftest import grpo_job, stand_in_rewards, tiny_config
 
@@ -151,16 +151,30 @@ def test_variant_naming_a_reward_the_registry_did_not_build(tmp_path):
     funcs, _ = stand_in_rewards(variant)
     with pytest.raises(RewardConfigError, match=r"names reward\(s\) \['answer'\]"):
         resolve_rewards(variant, funcs[:2], [1.0, 1.0])
-    with pytest.raises(RewardConfigError, match="3 reward functions but 2 weights"):
-        resolve_rewards(variant, funcs, [1.0, 1.0])
 
 
 def test_real_registry_builds_every_configured_variant():
-    from rbio.training.grpo import registry_rewards
+    from rbio.rewards.registry import build_reward_functions
 
     cfg = tiny_config()
     for name, variant in cfg.variants.items():
         if "go_likelihood" in variant.rewards:
             continue
-        funcs, weights = resolve_rewards(variant, *registry_rewards(variant))
+        funcs, weights = resolve_rewards(variant, *build_reward_functions(variant))
         assert len(funcs) == len(weights) == len(variant.rewards), name
+
+
+def test_config_grpo_keys_are_trl_arguments_or_the_pipelines_own():
+    import dataclasses
+
+    import yaml
+    from trl import GRPOConfig
+
+    from rbio.config import GRPO_PIPELINE_KEYS
+
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    keys = set(schema["properties"]["grpo"]["properties"])
+    assert set(GRPO_PIPELINE_KEYS) <= keys
+    trl_fields = {f.name for f in dataclasses.fields(GRPOConfig)}
+    assert keys - set(GRPO_PIPELINE_KEYS) <= trl_fields
+    assert not set(GRPO_PIPELINE_KEYS) & trl_fields  # else TRL would not receive them

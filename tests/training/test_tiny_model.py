@@ -6,15 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from rbio.training.tiny_model import (
-    FORMAT_TAGS,
-    IM_END,
-    IM_START,
-    PAD_TOKEN,
-    ModelPathError,
-    build_tiny_model,
-    load_model_and_tokenizer,
-)
+from rbio.models import ModelPathError, load_model_and_tokenizer
+from rbio.training.tiny_model import FORMAT_TAGS, IM_END, IM_START, PAD_TOKEN, build_tiny_model
 
 GENES = ["TP53", "MYC", "GATA1", "HBG2", "RPL3", "C1orf112", "HLA-DRB1", "MT-ND1", "ZNF217"]
 TEXTS = [

@@ -88,10 +88,10 @@ def test_outputs_and_metrics(small_loco, small_embedding, tmp_path):
     assert ((trained.test_scores >= 0) & (trained.test_scores <= 1)).all()
     paths = {k: tmp_path / f"{k}.{ext}" for k, ext in
              [("model", "safetensors"), ("config", "json"), ("scores", "parquet"), ("metrics", "json")]}  # fmt: skip
+    out = mlp.VerifierFiles(**paths)
     metrics = mlp.save_verifier(
-        trained, small_embedding, "e.safetensors", "loco_k562", train, test,
-        paths["model"], paths["config"], paths["scores"], paths["metrics"],
-    )  # fmt: skip
+        trained, small_embedding, "e.safetensors", "loco_k562", (train, test), out
+    )
     scores = mlp.load_scores(paths["scores"])
     assert len(scores) == len(train) + len(test)
     assert list(scores.columns[:4]) == list(mlp.SCORE_COLUMNS)

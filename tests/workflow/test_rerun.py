@@ -45,7 +45,7 @@ MODEL_AND_AFTER = {"train_grpo": 1, "evaluate_model": 1}
 # (overlay, the jobs `snakemake -n` plans: rule -> count). Every config section is covered.
 RERUNS = [
     ({"seed": 7}, {**SPLIT_AND_AFTER, "gene_embeddings": 1, "prepare_base_model": 1}),
-    ({"data": {"source": "remote"}}, EVERYTHING),
+    ({"data": {"origin": "remote"}}, EVERYTHING),
     ({"splits": {"max_test_rows": 32}}, SPLIT_AND_AFTER),
     ({"prompts": {"max_train_prompts": 128}}, {"build_prompts": 6, **MODEL_AND_AFTER}),
     ({"prompts": {"negated_fraction": 0.5}}, {"build_prompts": 6, **MODEL_AND_AFTER}),

@@ -6,9 +6,19 @@ from pathlib import Path
 
 from snakemake.utils import min_version, validate
 
-from rbio.config import SOURCES, as_params, load_config, split_lines
+from rbio.config import as_params, split_lines
+from rbio.config_file import load_config
 from rbio.evaluation.baselines import BASELINES
 from rbio.evaluation.published import published_name
+from rbio.reporting.artefacts import (
+    FIGURE_FORMATS,
+    METRICS_LONG,
+    MLFLOW_RUNS,
+    TABLE_FORMATS,
+    paper_figures,
+    paper_tables,
+)
+from rbio.sources import SOURCES
 
 min_version("9.0")
 
@@ -80,20 +90,16 @@ def prompt_targets():
 
 
 def prompt_go_settings(wildcards):
-    """GO sources read verifiers.go (aspects, terms per aspect); the others do not."""
-    return as_params(CFG.verifiers.go) if wildcards.source.startswith("go") else None
+    """verifiers.go (aspects, terms per aspect) for sources whose rows carry GO terms, else None."""
+    if SOURCES[wildcards.source].uses_go_settings:
+        return as_params(CFG.verifiers.go)
+    return None
 
 
 def verifier_inputs(wildcards):
-    """The verifier output a source's prompts are scored by (EXP needs none)."""
-    source = wildcards.source
-    if source == "mlp":
-        return {"mlp_scores": f"results/verifiers/mlp/{wildcards.split}/scores.parquet"}
-    if source == "tf":
-        return {"tf_questions": "results/verifiers/tf_pmi/questions.parquet"}
-    if source.startswith("go"):
-        return {"go_index": "results/verifiers/go/index.parquet"}
-    return {}
+    """The verifier outputs a source's prompts are built from, as rbio.sources declares them."""
+    outputs = SOURCES[wildcards.source].verifier_outputs
+    return {name: path.format(split=wildcards.split) for name, path in outputs.items()}
 
 
 # --- verifiers ---------------------------------------------------------------------------------
@@ -102,7 +108,7 @@ def verifier_inputs(wildcards):
 def verifier_targets():
     return [
         "results/verifiers/go/index.parquet",
-        f"results/verifiers/embeddings/{CFG.verifiers.embeddings.source}.safetensors",
+        f"results/verifiers/embeddings/{CFG.verifiers.embeddings.kind}.safetensors",
         *expand("results/verifiers/mlp/{split}/metrics.json", split=SPLITS),
         "results/verifiers/tf_pmi/questions.parquet",
     ]
@@ -284,56 +290,39 @@ def model_kind(wildcards):
 
 
 def paper_table_files():
-    stems = [
-        f"{split}_{prompt}"
-        for split in evaluated_splits()
-        for prompt in CFG.evaluation.prompt_styles
-    ]
-    stems += [f"loco_mean_{prompt}" for prompt in CFG.evaluation.prompt_styles]
-    stems.append("reported")
-    return [
-        f"results/tables/{stem}.{ext}" for stem in stems for ext in ("csv", "md", "tex")
-    ]
+    """Every table file the paper_tables rule writes (rbio.reporting.artefacts)."""
+    tables = paper_tables(evaluated_splits(), CFG.evaluation.prompt_styles)
+    return [f"results/tables/{name}" for t in tables for name in t.files(TABLE_FORMATS)]
 
 
 def paper_figure_files():
-    stems = [
-        f"metrics_{split}_{prompt}"
-        for split in evaluated_splits()
-        for prompt in CFG.evaluation.prompt_styles
+    """Every figure file the paper_figures rule writes (rbio.reporting.artefacts)."""
+    figures = paper_figures(evaluated_splits(), CFG.evaluation.prompt_styles)
+    return [
+        f"results/figures/{name}" for f in figures for name in f.files(FIGURE_FORMATS)
     ]
-    for prompt in CFG.evaluation.prompt_styles:
-        stems += [f"loco_per_line_{prompt}", f"composition_ladder_{prompt}"]
-    stems.append("cot_vs_nocot")
-    return [f"results/figures/{stem}.{ext}" for stem in stems for ext in ("png", "pdf")]
+
+
+def paper_figure_outputs():
+    """paper_figure_files(), the PNGs marked for the report with the caption of their kind
+    (the PDFs are for the paper)."""
+    outputs = []
+    for figure in paper_figures(evaluated_splits(), CFG.evaluation.prompt_styles):
+        for name in figure.files(FIGURE_FORMATS):
+            path = f"results/figures/{name}"
+            if name.endswith(".png"):
+                caption = f"../report/{figure.kind}.rst"
+                path = report(
+                    path, category="Figures", subcategory=figure.group, caption=caption
+                )
+            outputs.append(path)
+    return outputs
 
 
 def paper_targets():
     return [
         *paper_table_files(),
         *paper_figure_files(),
-        "results/tables/metrics_long.csv",
-        "results/tables/mlflow_runs.csv",
+        f"results/tables/{METRICS_LONG}",
+        f"results/tables/{MLFLOW_RUNS}",
     ]
-
-
-def _figure_report(path):
-    """PNGs go into the report (PDFs are for the paper)."""
-    if not path.endswith(".png"):
-        return path
-    name = Path(path).stem
-    caption = next(
-        (
-            f"../report/{stem}.rst"
-            for stem in (
-                "metrics",
-                "loco_per_line",
-                "composition_ladder",
-                "cot_vs_nocot",
-            )
-            if name.startswith(stem)
-        ),
-    )
-    return report(
-        path, category="Figures", subcategory=name.rsplit("_", 1)[0], caption=caption
-    )

@@ -17,7 +17,7 @@ rule acquire_perturbqa:
     conda:
         "../../envs/data.yaml"
     params:
-        source=CFG.data.source,
+        origin=CFG.data.origin,
     script:
         "../scripts/acquire_perturbqa.py"
 
@@ -30,7 +30,7 @@ rule acquire_hgnc_aliases:
     conda:
         "../../envs/data.yaml"
     params:
-        source=CFG.data.source,
+        origin=CFG.data.origin,
     script:
         "../scripts/acquire_hgnc_aliases.py"
 

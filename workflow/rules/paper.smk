@@ -13,7 +13,7 @@ rule paper_tables:
         evaluation_targets(),
     output:
         long=report(
-            "results/tables/metrics_long.csv",
+            f"results/tables/{METRICS_LONG}",
             category="Tables",
             caption="../report/metrics_long.rst",
         ),
@@ -43,7 +43,7 @@ rule paper_figures:
     input:
         evaluation_targets(),
     output:
-        [_figure_report(path) for path in paper_figure_files()],
+        paper_figure_outputs(),
         provenance="results/figures/provenance.json",
     log:
         "logs/paper/figures.log",
@@ -65,7 +65,7 @@ rule compare_runs:
         provenance_records(),
     output:
         report(
-            "results/tables/mlflow_runs.csv",
+            f"results/tables/{MLFLOW_RUNS}",
             category="Tables",
             caption="../report/mlflow_runs.rst",
         ),

@@ -16,7 +16,7 @@ rule build_go_index:
     conda:
         "../../envs/verifiers.yaml"
     params:
-        source=CFG.data.source,
+        origin=CFG.data.origin,
     script:
         "../scripts/build_go_index.py"
 
@@ -47,7 +47,7 @@ rule train_mlp_verifier:
     input:
         train="results/splits/{split}/train.parquet",
         test="results/splits/{split}/test.parquet",
-        embedding=f"results/verifiers/embeddings/{CFG.verifiers.embeddings.source}.safetensors",
+        embedding=f"results/verifiers/embeddings/{CFG.verifiers.embeddings.kind}.safetensors",
     output:
         model="results/verifiers/mlp/{split}/model.safetensors",
         config="results/verifiers/mlp/{split}/config.json",

@@ -8,6 +8,6 @@ log_to(snakemake.log[0])
 acquire_perturbqa(
     name=f"{snakemake.wildcards.line}-{snakemake.wildcards.task}.csv",
     dest=snakemake.output[0],
-    source=snakemake.params.source,
+    origin=snakemake.params.origin,
     local_dir=data_dir(),
 )

@@ -7,7 +7,7 @@ from rbio.verifiers.stages import build_go_index
 log_to(snakemake.log[0])
 record = provenance.of_job(snakemake)
 build_go_index(
-    source=snakemake.params.source,
+    origin=snakemake.params.origin,
     perturbqa_path=snakemake.input.perturbqa,
     out_index=snakemake.output.index,
     out_propagated=snakemake.output.propagated,

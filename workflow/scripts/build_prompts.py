@@ -17,9 +17,7 @@ prompts(
     seed=snakemake.params.seed,
     go=from_params(GoConfig, go) if go else None,
     train_path=snakemake.input.train,
+    verifier_outputs={name: path for name, path in snakemake.input.items() if name != "train"},
     out_dir=snakemake.output[0],
-    mlp_scores=snakemake.input.get("mlp_scores"),
-    tf_questions=snakemake.input.get("tf_questions"),
-    go_index=snakemake.input.get("go_index"),
 )
 record.write(Path(snakemake.output[0]) / provenance.FILE_NAME)

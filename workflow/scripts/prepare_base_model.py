@@ -5,11 +5,12 @@ from pathlib import Path
 
 from rbio import provenance
 from rbio.logs import log_to
-from rbio.training.tiny_model import resolve_base_model, tokenizer_corpus
+from rbio.models import prepare_base_model
+from rbio.training.tiny_model import tokenizer_corpus
 
 log_to(snakemake.log[0])
 record = provenance.of_job(snakemake)
 base: str = snakemake.params.base
 corpus = tokenizer_corpus(snakemake.input.perturbqa) if base == "tiny" else []
-resolve_base_model(base, Path(snakemake.output.config).parent, corpus, snakemake.params.seed)
+prepare_base_model(base, Path(snakemake.output.config).parent, corpus, snakemake.params.seed)
 record.write(snakemake.output.provenance)

@@ -3,6 +3,7 @@
 from rbio import provenance
 from rbio.config import MlpConfig, from_params
 from rbio.logs import log_to
+from rbio.verifiers.mlp import VerifierFiles
 from rbio.verifiers.stages import train_mlp_verifier
 
 log_to(snakemake.log[0])
@@ -15,9 +16,11 @@ train_mlp_verifier(
     train_path=snakemake.input.train,
     test_path=snakemake.input.test,
     embedding_path=snakemake.input.embedding,
-    out_model=snakemake.output.model,
-    out_config=snakemake.output.config,
-    out_scores=snakemake.output.scores,
-    out_metrics=snakemake.output.metrics,
+    out=VerifierFiles(
+        model=snakemake.output.model,
+        config=snakemake.output.config,
+        scores=snakemake.output.scores,
+        metrics=snakemake.output.metrics,
+    ),
 )
 record.write(snakemake.output.provenance)

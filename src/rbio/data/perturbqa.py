@@ -49,14 +49,14 @@ def table_name(line: str, task: str) -> str:
     return f"{line}-{task}.csv"
 
 
-def acquire_table(name: str, dest: str | Path, *, source: str, local_dir: str | Path | None) -> str:
+def acquire_table(name: str, dest: str | Path, *, origin: str, local_dir: str | Path | None) -> str:
     """Put one PerturbQA file at ``dest`` (local copy or upstream download), sha256-verified."""
     expected = SHA256.get(name)
-    if source == "local":
+    if origin == "local":
         return copy_verified(Path(local_dir) / "perturbqa" / name, dest, expected)
-    if source == "remote":
+    if origin == "remote":
         return download_verified(UPSTREAM_URL.format(name=name), dest, expected)
-    raise ValueError(f"unknown data source '{source}'; valid: local, remote")
+    raise ValueError(f"unknown data origin '{origin}'; valid: local, remote")
 
 
 def verify_table(path: str | Path, known: Mapping[str, str] = SHA256) -> str:

@@ -1,4 +1,4 @@
-"""Prompt templates and the training prompt datasets of each source (verifier).
+"""Prompt templates and the builders of each prompt source's training prompts.
 
 The question and system prompts follow rbio1 (Istrate et al. 2025), written anew here: a
 DeepSeek-R1-style system prompt (reasoning in <think>, answer in <answer>), a step-by-step variant
@@ -9,15 +9,16 @@ answer (and the soft confidences) are flipped.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from rbio.config import CELL_LINES, GO_SOURCE_ASPECTS, GoConfig, PromptsConfig
+from rbio.config import CELL_LINES, PromptsConfig
 from rbio.io import atomic_path, write_json
+from rbio.verifiers.confidence import threshold_centred
 
 _FORMAT = (
     "The reasoning process and the answer are enclosed within <think> </think> and "
@@ -230,108 +231,108 @@ def _go_terms(
     return chosen.groupby("gene")["go_name"].agg(list).to_dict()
 
 
-def build_source_prompts(
-    source: str,
-    settings: PromptsConfig,
-    train: pd.DataFrame,
-    *,
-    seed: int,
-    go: GoConfig | None = None,
-    mlp_scores: pd.DataFrame | None = None,
-    tf_questions: pd.DataFrame | None = None,
-    go_index: pd.DataFrame | None = None,
-) -> pd.DataFrame:
-    """Training prompt rows of one source for one split's training rows (contract:
-    docs/architecture.md); GO sources need ``go`` (aspects of source "go", terms per aspect)."""
-    empty_terms: list[str] = []
-    if source == "exp":
-        rows = sample_balanced(train, "label", settings.max_train_prompts, settings.balanced, seed)
-        frame = _de_prompts(
+@dataclass(frozen=True)
+class PromptRequest:
+    """What a prompt source's builder gets: the source's declaration (``rbio.sources``) and the
+    job's training rows, verifier outputs and settings."""
+
+    source: str  # written into every row
+    system_prompt: str  # a key of SYSTEM_PROMPTS
+    go_aspects: tuple[str, ...] | None  # aspects of the GO terms the rows carry (None: none)
+    max_go_terms: int  # GO term names per gene and aspect
+    train: pd.DataFrame  # the split's training rows
+    verifier_outputs: Mapping[str, pd.DataFrame]  # by the input names the source declares
+    settings: PromptsConfig
+    seed: int
+
+    def sample(self, rows: pd.DataFrame, limit: int | None = None) -> pd.DataFrame:
+        """Rows drawn by label as config prompts asks (50:50, capped), seeded."""
+        cap = self.settings.max_train_prompts if limit is None else limit
+        return sample_balanced(rows, "label", cap, self.settings.balanced, self.seed)
+
+    def de_prompts(self, rows: pd.DataFrame, p_de: np.ndarray | None) -> pd.DataFrame:
+        return _de_prompts(
             rows,
-            source=source,
-            style="nocot",
-            p_de=rows["label"].to_numpy(float),
-            settings=settings,
-            seed=seed,
+            source=self.source,
+            style=self.system_prompt,
+            p_de=p_de,
+            settings=self.settings,
+            seed=self.seed,
         )
-    elif source == "mlp":
-        if mlp_scores is None:
-            raise ValueError("source 'mlp' needs the MLP verifier's scores.parquet")
-        scored = train.merge(
-            mlp_scores[["cell_line", "pert", "gene", "score"]],
-            on=["cell_line", "pert", "gene"],
-            how="left",
+
+
+def exp_prompts(request: PromptRequest) -> pd.DataFrame:
+    """PerturbQA pairs with their experimental label as a one-hot confidence."""
+    rows = request.sample(request.train)
+    return request.de_prompts(rows, p_de=rows["label"].to_numpy(float))
+
+
+def mlp_prompts(request: PromptRequest) -> pd.DataFrame:
+    """PerturbQA pairs labelled and scored by the MLP verifier (``mlp_scores``)."""
+    scores = request.verifier_outputs["mlp_scores"][["cell_line", "pert", "gene", "score"]]
+    scored = request.train.merge(scores, on=["cell_line", "pert", "gene"], how="left")
+    unscored = scored["score"].isna()
+    if unscored.any():
+        first = scored[unscored].iloc[0]
+        raise ValueError(
+            f"MLP scores miss {int(unscored.sum())} training pair(s), e.g. "
+            f"({first['cell_line']}, {first['pert']}, {first['gene']})"
         )
-        unscored = scored["score"].isna()
-        if unscored.any():
-            first = scored[unscored].iloc[0]
-            raise ValueError(
-                f"MLP scores miss {int(unscored.sum())} training pair(s), e.g. "
-                f"({first['cell_line']}, {first['pert']}, {first['gene']})"
-            )
-        # The verifier's own verdict decides yes/no balance: its labels are what the LLM is taught.
-        scored["label"] = (scored["score"] >= 0.5).astype(np.int8)
-        rows = sample_balanced(scored, "label", settings.max_train_prompts, settings.balanced, seed)
-        frame = _de_prompts(
-            rows,
-            source=source,
-            style="nocot",
-            p_de=_centred(rows["score"].to_numpy(float)),
-            settings=settings,
-            seed=seed,
-        )
-    elif source == "tf":
-        if tf_questions is None:
-            raise ValueError("source 'tf' needs the TranscriptFormer questions.parquet")
-        limit = settings.max_tf_questions or settings.max_train_prompts
-        rows = sample_balanced(tf_questions, "label", limit, settings.balanced, seed)
-        frame = pd.DataFrame(
-            {
-                "prompt": [
-                    coexpression_messages(a, b)
-                    for a, b in zip(rows["gene_a"], rows["gene_b"], strict=True)
-                ],
-                "source": source,
-                "cell_line": "",
-                "pert": rows["gene_a"].astype(str),
-                "gene": rows["gene_b"].astype(str),
-                "label": rows["label"].astype(np.int64),
-                "negated": False,
-                "template_id": -1,
-                "classes": "no|yes",
-                "class_confidences": _confidences(rows["confidence"].to_numpy(float)),
-                "keywords": [[a, b] for a, b in zip(rows["gene_a"], rows["gene_b"], strict=True)],
-            }
-        )
-    elif source in GO_SOURCE_ASPECTS or source == "go":
-        if go_index is None or go is None:
-            raise ValueError(
-                f"source '{source}' needs the GO index (verifiers/go/index.parquet) and the "
-                "verifiers.go settings"
-            )
-        aspects = GO_SOURCE_ASPECTS.get(source, go.aspects)
-        terms = _go_terms(go_index, aspects, go.max_terms_per_aspect)
-        # GO can only score genes it knows: keep pairs where at least one gene is annotated.
-        known = train["pert"].isin(terms.keys()) | train["gene"].isin(terms.keys())
-        rows = sample_balanced(
-            train[known], "label", settings.max_train_prompts, settings.balanced, seed
-        )
-        frame = _de_prompts(
-            rows, source=source, style="go", p_de=None, settings=settings, seed=seed
-        )
-        frame["pert_go_terms"] = [terms.get(g, empty_terms) for g in frame["pert"]]
-        frame["gene_go_terms"] = [terms.get(g, empty_terms) for g in frame["gene"]]
-    else:
-        raise ValueError(f"unknown prompt source '{source}'")
+    # The verifier's own verdict decides yes/no balance: its labels are what the LLM is taught.
+    scored["label"] = (scored["score"] >= 0.5).astype(np.int8)
+    rows = request.sample(scored)
+    return request.de_prompts(rows, p_de=_centred(rows["score"].to_numpy(float)))
+
+
+def tf_prompts(request: PromptRequest) -> pd.DataFrame:
+    """TranscriptFormer's co-expression questions (``tf_questions``), off the DE task."""
+    settings = request.settings
+    limit = settings.max_tf_questions or settings.max_train_prompts
+    rows = request.sample(request.verifier_outputs["tf_questions"], limit)
+    genes = list(zip(rows["gene_a"], rows["gene_b"], strict=True))
+    return pd.DataFrame(
+        {
+            "prompt": [coexpression_messages(a, b) for a, b in genes],
+            "source": request.source,
+            "cell_line": "",
+            "pert": rows["gene_a"].astype(str),
+            "gene": rows["gene_b"].astype(str),
+            "label": rows["label"].astype(np.int64),
+            "negated": False,
+            "template_id": -1,
+            "classes": "no|yes",
+            "class_confidences": _confidences(rows["confidence"].to_numpy(float)),
+            "keywords": [[a, b] for a, b in genes],
+        }
+    )
+
+
+def go_prompts(request: PromptRequest) -> pd.DataFrame:
+    """PerturbQA pairs with both genes' GO term names (``go_index``); no answer verifier."""
+    terms = _go_terms(
+        request.verifier_outputs["go_index"], request.go_aspects or (), request.max_go_terms
+    )
+    train = request.train
+    # GO can only score genes it knows: keep pairs where at least one gene is annotated.
+    known = train["pert"].isin(terms.keys()) | train["gene"].isin(terms.keys())
+    frame = request.de_prompts(request.sample(train[known]), p_de=None)
+    frame["pert_go_terms"] = [terms.get(g, _NO_TERMS) for g in frame["pert"]]
+    frame["gene_go_terms"] = [terms.get(g, _NO_TERMS) for g in frame["gene"]]
+    return frame
+
+
+_NO_TERMS: list[str] = []
+
+
+def in_contract_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """A builder's rows with the columns of every prompt dataset, in order (no GO terms: [])."""
     if "pert_go_terms" not in frame:
-        frame["pert_go_terms"] = [empty_terms] * len(frame)
-        frame["gene_go_terms"] = [empty_terms] * len(frame)
+        frame["pert_go_terms"] = [_NO_TERMS] * len(frame)
+        frame["gene_go_terms"] = [_NO_TERMS] * len(frame)
     return frame[list(PROMPT_COLUMNS)]
 
 
 def _centred(p: np.ndarray) -> np.ndarray:
-    from rbio.rewards.normalise import threshold_centred
-
     return np.asarray(threshold_centred(p, threshold=0.5), dtype=float)
 
 

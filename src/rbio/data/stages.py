@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -11,7 +11,7 @@ import pandas as pd
 from rbio.config import GoConfig, PromptsConfig
 from rbio.data import genes, perturbqa
 from rbio.data.ingest import ingest_perturbqa
-from rbio.data.prompts import build_source_prompts, save_prompt_dataset, summarise
+from rbio.data.prompts import save_prompt_dataset, summarise
 from rbio.data.splits import make_split
 from rbio.io import (
     atomic_path,
@@ -23,23 +23,24 @@ from rbio.io import (
     write_json,
     write_parquet,
 )
+from rbio.sources import SOURCES
 
 log = logging.getLogger(__name__)
 
 
-def acquire_perturbqa(name: str, dest: str | Path, source: str, local_dir: str | Path) -> None:
-    digest = perturbqa.acquire_table(name, dest, source=source, local_dir=local_dir)
+def acquire_perturbqa(name: str, dest: str | Path, origin: str, local_dir: str | Path) -> None:
+    digest = perturbqa.acquire_table(name, dest, origin=origin, local_dir=local_dir)
     log.info("%s -> %s (sha256 %s, verified)", name, dest, digest)
 
 
-def acquire_alias_table(dest: str | Path, source: str, local_dir: str | Path) -> None:
+def acquire_alias_table(dest: str | Path, origin: str, local_dir: str | Path) -> None:
     """HGNC symbol -> approved symbol table: the pinned offline copy, or today's HGNC release.
 
     HGNC republishes its complete set continuously, so a remote download cannot be pinned to a
     checksum; its sha256 is logged, and the digest of the table built from it is recorded beside
     the copy, which ingest checks (genes.verify_alias_table).
     """
-    if source == "local":
+    if origin == "local":
         digest = copy_verified(
             Path(local_dir) / genes.HGNC_ALIAS_TABLE, dest, genes.HGNC_ALIAS_SHA256
         )
@@ -113,25 +114,20 @@ def prompts(
     split_name: str,
     settings: PromptsConfig,
     seed: int,
+    *,
+    go: GoConfig | None,
     train_path: str,
+    verifier_outputs: Mapping[str, str],
     out_dir: str,
-    go: GoConfig | None = None,
-    mlp_scores: str | None = None,
-    tf_questions: str | None = None,
-    go_index: str | None = None,
 ) -> None:
-    def read(path: str | None) -> pd.DataFrame | None:
-        return pd.read_parquet(path) if path else None
-
-    frame = build_source_prompts(
-        source,
-        settings,
+    """One source's prompt dataset for one split (``verifier_outputs``: the parquet files the
+    source declares in ``rbio.sources``, by name)."""
+    frame = SOURCES[source].prompts(
         pd.read_parquet(train_path),
+        settings,
         seed=seed,
         go=go,
-        mlp_scores=read(mlp_scores),
-        tf_questions=read(tf_questions),
-        go_index=read(go_index),
+        verifier_outputs={name: pd.read_parquet(path) for name, path in verifier_outputs.items()},
     )
     summary = {"source": source, "split": split_name, **summarise(frame)}
     save_prompt_dataset(frame, out_dir, summary)

@@ -32,8 +32,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from rbio.data.prompts import build_messages
 from rbio.evaluation.metrics import STRATUM_COLUMNS, metrics_table
+from rbio.evaluation.published import load_checkpoint_into
 from rbio.io import write_json, write_parquet
+from rbio.models import load_model_and_tokenizer, load_tokenizer
+from rbio.rewards.parsing import parse_answer
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -94,8 +98,6 @@ def read_test_rows(path: str | Path) -> pd.DataFrame:
 
 def question_messages(rows: pd.DataFrame, style: str) -> list[Conversation]:
     """The training prompt of each test row (base question, not negated), system prompt ``style``."""
-    from rbio.data.prompts import build_messages
-
     return [
         build_messages(pert=row.pert, gene=row.gene, cell_line=row.cell_line, style=style)
         for row in rows.itertuples(index=False)
@@ -204,8 +206,6 @@ def generate_vllm(
     """The same completions with vLLM (GPU only; plain model folders, not base + shards)."""
     from vllm import LLM, SamplingParams
 
-    from rbio.training.tiny_model import load_tokenizer
-
     tokenizer = load_tokenizer(model_dir)
     texts = render_prompts(tokenizer, conversations)
     engine = LLM(model=str(model_dir), seed=settings.seed)
@@ -232,13 +232,6 @@ def generate_vllm(
 # --------------------------------------------------------------------------------------------
 # Scoring
 # --------------------------------------------------------------------------------------------
-
-
-def default_parser() -> Parser:
-    """The answer parser the rewards use (one definition of "the model said yes")."""
-    from rbio.rewards import parse_answer
-
-    return parse_answer
 
 
 def _parse_or_none(parse: Parser, text: str | None) -> str | None:
@@ -318,7 +311,7 @@ def score_predictions(frame: pd.DataFrame, n_bootstrap: int, seed: int) -> pd.Da
 class EvaluationRequest:
     """Everything one ``evaluate_model`` job needs."""
 
-    model_name: str  # variant name, "base", or "published-<variant>"
+    model_name: str  # variant name, "base", or "rbio1-<variant>"
     model_dir: str
     test_parquet: str
     split: str
@@ -327,6 +320,7 @@ class EvaluationRequest:
     n_bootstrap: int
     predictions_path: str
     metrics_path: str
+    summary_path: str  # evaluation.json: what was evaluated, how, and how fast
     checkpoint_dir: str | None = None  # published shards loaded on top of model_dir
     engine: str = "auto"  # "auto" | "hf" | "vllm"
 
@@ -335,20 +329,16 @@ def load_for_evaluation(model_dir: str, checkpoint_dir: str | None):
     """Model + tokenizer on the best device; published shards loaded on top of the base model."""
     import torch
 
-    from rbio.training.tiny_model import load_model_and_tokenizer
-
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model, tokenizer = load_model_and_tokenizer(model_dir)
     if checkpoint_dir is not None:
-        from rbio.evaluation.published import load_checkpoint_into
-
         load_checkpoint_into(model, checkpoint_dir)
     return model.to(device), tokenizer
 
 
-def run_evaluation(request: EvaluationRequest, parse: Parser | None = None) -> pd.DataFrame:
-    """Generate, parse and score; write predictions.parquet and metrics.parquet atomically."""
-    parse = parse or default_parser()
+def run_evaluation(request: EvaluationRequest, parse: Parser = parse_answer) -> pd.DataFrame:
+    """Generate, parse (by default with the rewards' parser: one definition of "the model said
+    yes") and score; write predictions.parquet, metrics.parquet and evaluation.json atomically."""
     rows = read_test_rows(request.test_parquet)
     conversations = question_messages(rows, request.prompt_style)
     started = time.perf_counter()
@@ -371,14 +361,14 @@ def run_evaluation(request: EvaluationRequest, parse: Parser | None = None) -> p
     write_parquet(frame, request.predictions_path)
     write_parquet(metrics, request.metrics_path)
     sidecar = {
-        **{key: value for key, value in asdict(request).items() if key != "settings"},
+        **{k: v for k, v in asdict(request).items() if k not in ("settings", "summary_path")},
         "settings": asdict(request.settings),
         "questions": len(rows),
         "generation_seconds": seconds,
         "questions_per_second": len(rows) / seconds if seconds else math.inf,
         "engine": "vllm" if use_vllm else "hf",
     }
-    write_json(Path(request.metrics_path).with_name("evaluation.json"), sidecar)
+    write_json(request.summary_path, sidecar)
     return metrics
 
 

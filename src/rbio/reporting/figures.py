@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -21,6 +21,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from rbio.io import atomic_path  # noqa: E402
+from rbio.reporting.artefacts import FIGURE_FORMATS, Artefact, paper_figures  # noqa: E402
 from rbio.reporting.tables import METRIC_LABELS, for_prompt, model_order  # noqa: E402
 
 BAR_METRICS: tuple[str, ...] = ("f1", "mcc", "tpr", "tnr", "balanced_accuracy")
@@ -37,7 +38,7 @@ KIND_COLOURS = {"trained": "#1f77b4", "published": "#ff7f0e", "base": "#8c8c8c"}
 
 def _save(fig, stem: Path) -> list[Path]:
     paths = []
-    for ext in ("png", "pdf"):
+    for ext in FIGURE_FORMATS:
         path = stem.with_suffix(f".{ext}")
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format=ext, dpi=150, bbox_inches="tight")
@@ -230,15 +231,14 @@ def write_figures(
     prompts: Sequence[str],
     variants: Sequence[str] = (),
 ) -> list[Path]:
-    out = Path(out_dir)
+    """Every figure of ``paper_figures`` under ``out_dir``; returns the paths written."""
+    draw: dict[str, Callable[[Artefact, Path], list[Path]]] = {
+        "metrics": lambda f, stem: metric_bars(frame, f.split, f.prompt, stem, variants),
+        "loco_per_line": lambda f, stem: loco_per_line(frame, f.prompt, stem, variants),
+        "composition_ladder": lambda f, stem: composition_ladder(frame, f.prompt, stem),
+        "cot_vs_nocot": lambda f, stem: cot_vs_nocot(frame, stem, variants),
+    }
     written: list[Path] = []
-    for split in splits:
-        for prompt in prompts:
-            written += metric_bars(
-                frame, split, prompt, out / f"metrics_{split}_{prompt}", variants
-            )
-    for prompt in prompts:
-        written += loco_per_line(frame, prompt, out / f"loco_per_line_{prompt}", variants)
-        written += composition_ladder(frame, prompt, out / f"composition_ladder_{prompt}")
-    written += cot_vs_nocot(frame, out / "cot_vs_nocot", variants)
+    for figure in paper_figures(splits, prompts):
+        written += draw[figure.kind](figure, Path(out_dir) / figure.stem)
     return written

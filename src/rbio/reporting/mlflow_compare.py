@@ -14,11 +14,8 @@ from typing import Any
 import pandas as pd
 
 from rbio.io import atomic_path
+from rbio.tracking import TAG_NAMES
 
-TAG_COLUMNS: tuple[str, ...] = (
-    "variant", "split", "seed", "stage", "prompt", "model_kind", "train_run_id",
-    "provenance_digest", "model_provenance_digest", "params_digest", "code_version", "lock_digest",
-)  # fmt: skip
 DEFAULT_METRICS: tuple[str, ...] = (
     "f1", "mcc", "tpr", "tnr", "balanced_accuracy", "auroc", "auroc_per_gene", "unparseable",
 )  # fmt: skip
@@ -43,7 +40,7 @@ def search_runs_table(
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri)
-    columns = ["run_id", "run_name", "status", "start_time", *TAG_COLUMNS, *metrics]
+    columns = ["run_id", "run_name", "status", "start_time", *TAG_NAMES, *metrics]
     if mlflow.get_experiment_by_name(experiment) is None:
         return pd.DataFrame(columns=columns)
     runs = mlflow.search_runs(
@@ -62,7 +59,7 @@ def search_runs_table(
             "start_time": runs["start_time"],
         }
     )
-    for tag in TAG_COLUMNS:
+    for tag in TAG_NAMES:
         table[tag] = runs.get(f"tags.{tag}")
     for metric in metrics:
         table[metric] = runs.get(f"metrics.{metric}")

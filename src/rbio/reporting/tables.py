@@ -22,6 +22,7 @@ import pandas as pd
 from rbio.evaluation.baselines import BASELINES
 from rbio.evaluation.metrics import HEADLINE_METRICS, STRATA, read_metrics
 from rbio.io import atomic_path
+from rbio.reporting.artefacts import METRICS_LONG, TABLE_FORMATS, Artefact, paper_tables
 from rbio.reporting.reported import reported_wide
 
 KINDS: tuple[str, ...] = ("trained", "published", "base", "baseline")
@@ -234,6 +235,54 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
         frame.to_csv(tmp, index=False, float_format="%.6g")
 
 
+@dataclass(frozen=True)
+class Table:
+    """A paper table's contents: numbers for the CSV, strings for Markdown and LaTeX."""
+
+    numeric: pd.DataFrame
+    shown: pd.DataFrame
+    caption: str
+    markdown_extra: str = ""
+
+
+SHOWN_METRICS: tuple[str, ...] = (*HEADLINE_METRICS, "unparseable")
+
+
+def _split_table(frame: pd.DataFrame, table: Artefact, variants: Sequence[str]) -> Table:
+    split, prompt = table.split, table.prompt
+    wide = split_table(frame, split, prompt, variants=variants)
+    caption = (
+        f"Split {split}, prompt {prompt}: all test rows; 95% CI from a bootstrap over "
+        "perturbations. Baselines use no prompt. An unparseable model answer is scored as "
+        '"no" (a model that never answers scores like the majority baseline): see '
+        "Unparseable."
+    )
+    strata = "\n**MCC by stratum**\n\n" + to_markdown(strata_table(frame, split, prompt))
+    return Table(wide, display_table(wide, SHOWN_METRICS), caption, strata)
+
+
+def _loco_mean_table(frame: pd.DataFrame, table: Artefact, variants: Sequence[str]) -> Table:
+    means = loco_mean_table(frame, table.prompt, variants=variants)
+    shown = display_table(
+        means.assign(n=means.get("splits", 0)), SHOWN_METRICS, with_ci=False
+    ).rename(columns={"n": "LOCO splits"})
+    caption = f"Mean over leave-one-cell-line-out splits, prompt {table.prompt} (computed here)."
+    return Table(means, shown, caption)
+
+
+def _reported_table(frame: pd.DataFrame, table: Artefact, variants: Sequence[str]) -> Table:
+    reported = reported_wide().rename(columns=lambda c: METRIC_LABELS.get(c, c))
+    reported = reported.rename(columns={"model": "Model (reported)", "setting": "Setting"})
+    caption = (
+        "QUOTED from publications, not computed here (rbio1 preprint via secondary sources; "
+        "PerturbQA per-gene AUROC). Not comparable row-for-row with our test subsets."
+    )
+    return Table(reported_wide(), reported, caption)
+
+
+TABLE_BUILDERS = {"split": _split_table, "loco_mean": _loco_mean_table, "reported": _reported_table}
+
+
 def write_tables(
     entries: Iterable[MetricsEntry | Mapping],
     out_dir: str | Path,
@@ -242,44 +291,18 @@ def write_tables(
     prompts: Sequence[str],
     variants: Sequence[str] = (),
 ) -> list[Path]:
-    """Write every table under ``out_dir``; returns the paths written."""
+    """``metrics_long.csv`` and every table of ``paper_tables`` under ``out_dir``; returns the
+    paths written."""
     out = Path(out_dir)
     frame = collect_metrics(entries)
-    written: list[Path] = []
-
-    def save(stem: str, numeric: pd.DataFrame, shown: pd.DataFrame, caption: str, md_extra=""):
-        _write_csv(numeric, out / f"{stem}.csv")
-        _write_text(out / f"{stem}.md", f"**{caption}**\n\n" + to_markdown(shown) + md_extra)
-        _write_text(out / f"{stem}.tex", to_latex(shown, caption, f"tab:{stem}"))
-        written.extend(out / f"{stem}.{ext}" for ext in ("csv", "md", "tex"))
-
-    _write_csv(frame, out / "metrics_long.csv")
-    written.append(out / "metrics_long.csv")
-    shown_metrics = (*HEADLINE_METRICS, "unparseable")
-    for split in splits:
-        for prompt in prompts:
-            wide = split_table(frame, split, prompt, variants=variants)
-            caption = (
-                f"Split {split}, prompt {prompt}: all test rows; 95% CI from a bootstrap over "
-                "perturbations. Baselines use no prompt. An unparseable model answer is scored as "
-                '"no" (a model that never answers scores like the majority baseline): see '
-                "Unparseable."
-            )
-            strata = strata_table(frame, split, prompt)
-            extra = "\n**MCC by stratum**\n\n" + to_markdown(strata)
-            save(f"{split}_{prompt}", wide, display_table(wide, shown_metrics), caption, extra)
-    for prompt in prompts:
-        means = loco_mean_table(frame, prompt, variants=variants)
-        shown = display_table(
-            means.assign(n=means.get("splits", 0)), shown_metrics, with_ci=False
-        ).rename(columns={"n": "LOCO splits"})
-        caption = f"Mean over leave-one-cell-line-out splits, prompt {prompt} (computed here)."
-        save(f"loco_mean_{prompt}", means, shown, caption)
-    reported = reported_wide().rename(columns=lambda c: METRIC_LABELS.get(c, c))
-    reported = reported.rename(columns={"model": "Model (reported)", "setting": "Setting"})
-    caption = (
-        "QUOTED from publications, not computed here (rbio1 preprint via secondary sources; "
-        "PerturbQA per-gene AUROC). Not comparable row-for-row with our test subsets."
-    )
-    save("reported", reported_wide(), reported, caption)
+    _write_csv(frame, out / METRICS_LONG)
+    written = [out / METRICS_LONG]
+    for artefact in paper_tables(splits, prompts):
+        table = TABLE_BUILDERS[artefact.kind](frame, artefact, variants)
+        csv, markdown, latex = (out / name for name in artefact.files(TABLE_FORMATS))
+        _write_csv(table.numeric, csv)
+        text = f"**{table.caption}**\n\n" + to_markdown(table.shown) + table.markdown_extra
+        _write_text(markdown, text)
+        _write_text(latex, to_latex(table.shown, table.caption, f"tab:{artefact.stem}"))
+        written += [csv, markdown, latex]
     return written

@@ -28,14 +28,13 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal, NamedTuple
 
+from rbio.sources import GO_SOURCES
+
 TAG_KINDS: tuple[str, ...] = ("think", "answer", "gene_info")
 TAG_RE = re.compile(r"<(/?)(think|answer|gene_info)>", re.IGNORECASE)
 WORD_RE = re.compile(r"\w+")
 # Letters only: "yes." / "**no**" / "no," all reduce to the bare word.
 _LETTER_WORD_RE = re.compile(r"[^\W\d_]+")
-
-# Prompt sources whose completions start with <gene_info> (see docs/architecture.md).
-GO_SOURCES: frozenset[str] = frozenset({"go", "go_c", "go_f", "go_p"})
 
 Answer = Literal["yes", "no"]
 

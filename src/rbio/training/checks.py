@@ -1,6 +1,6 @@
 """Settings that depend on the machine: checked at DAG-build time for local runs and at job start.
 
-``rbio.config.load_config`` checks what holds anywhere (batch divisible by generations). What
+``rbio.config_file.load_config`` checks what holds anywhere (batch divisible by generations). What
 needs CUDA can only be judged where the job runs: on a login node or a laptop a SLURM run's
 config is fine even though this machine has no GPU, so the workflow checks the machine only when
 jobs run locally, and every training job checks again when it starts.
@@ -20,17 +20,17 @@ def machine_problems(
 ) -> list[str]:
     """Every setting in ``grpo`` this machine cannot run, as messages naming the config key."""
     problems = []
-    if grpo.bf16 and not cuda:
+    if grpo["bf16"] and not cuda:
         problems.append(
             "config key 'grpo.bf16' is true but this machine has no CUDA device: bf16 training "
             "needs a GPU. Set grpo.bf16: false for CPU runs (config/tiny.yaml does)."
         )
-    if grpo.use_vllm and not cuda:
+    if grpo["use_vllm"] and not cuda:
         problems.append(
             "config key 'grpo.use_vllm' is true but this machine has no CUDA device: vLLM "
             "generation needs a GPU. Set grpo.use_vllm: false."
         )
-    if grpo.use_vllm and cuda:
+    if grpo["use_vllm"] and cuda:
         import importlib.util
 
         if importlib.util.find_spec("vllm") is None:

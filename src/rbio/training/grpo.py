@@ -9,10 +9,12 @@ One job = one (variant, split, seed). It
    (TRL 1.x no longer truncates prompts; the number dropped is in the summary);
 3. takes the variant's reward functions and weights from ``rbio.rewards.registry`` and wraps each
    so that an exception on one completion cannot kill the run (``rbio.training.safe_rewards``);
-4. trains with checkpoints in ``checkpoint_dir`` (outside the rule's outputs) and resumes from the
-   newest complete one when rerun (``rbio.training.checkpoints``);
-5. logs to one MLflow run per (variant, split, seed) -- tags variant, split, seed, stage=train
-   and the provenance tags of the model it writes (``rbio.provenance``); TRL's per-step metrics (``rewards/<name>/mean|std``, ``frac_reward_zero_std``,
+4. trains with config ``grpo``'s TRL arguments (passed to ``trl.GRPOConfig`` as given) and
+   checkpoints in ``checkpoint_dir`` (outside the rule's outputs), resuming from the newest
+   complete one when rerun (``rbio.training.checkpoints``);
+5. logs to one MLflow run per (variant, split, seed), tagged by ``rbio.tracking.run_tags``
+   (variant, split, seed, stage=train and the provenance tags of the model it writes); TRL's
+   per-step metrics (``rewards/<name>/mean|std``, ``frac_reward_zero_std``,
    ``completions/mean_length``, loss, grad_norm) and ``reward_failures/<name>``. A resumed job
    continues the same MLflow run (its id is kept beside the checkpoints);
 6. writes the model folder atomically: weights (safetensors; LoRA adapters merged), tokenizer,
@@ -27,6 +29,7 @@ rbio.training.grpo <job.json>`` once per GPU.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -35,22 +38,27 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from transformers import TrainerCallback
+
 from rbio.config import GrpoConfig, Variant, as_params, from_params, tracking_target
 from rbio.io import write_json
+from rbio.models import ModelPathError, load_model_and_tokenizer
+from rbio.rewards.registry import build_reward_functions
+from rbio.tracking import run_tags
 from rbio.training.checkpoints import latest_checkpoint
 from rbio.training.checks import check_machine
 from rbio.training.mixture import build_training_set
 from rbio.training.safe_rewards import RewardFailureMonitor, reward_name, wrap_rewards
-from rbio.training.tiny_model import ModelPathError, load_model_and_tokenizer
 
 log = logging.getLogger(__name__)
 
-# (funcs, weights) for a variant; the registry's build_reward_functions by default.
-RewardFactory = Callable[..., tuple[Sequence[Callable], Any]]
+# (funcs, weights) for a variant, called with the policy model and tokenizer (go_likelihood
+# needs them); tests pass stand-ins.
+RewardFactory = Callable[..., tuple[Sequence[Callable], Sequence[float]]]
 
 MLFLOW_RUN_FILE = "mlflow_run.json"  # beside the checkpoints: a resumed job reuses the run
 FINGERPRINT_FILE = "fingerprint.json"  # training settings the checkpoints were written with
@@ -107,36 +115,11 @@ def check_inputs(job: GrpoJob) -> Variant:
     return variant
 
 
-def registry_rewards(
-    variant: Variant, model=None, tokenizer=None
-) -> tuple[Sequence[Callable], Any]:
-    """The variant's reward functions and weights from ``rbio.rewards.registry``."""
-    from rbio.rewards import registry
-
-    build = getattr(registry, "build_reward_functions", None)
-    if build is None:
-        raise RewardConfigError("rbio.rewards.registry has no build_reward_functions()")
-    return build(variant, model=model, tokenizer=tokenizer)
-
-
 def resolve_rewards(
-    variant: Variant, funcs: Sequence[Callable], weights: Any
+    variant: Variant, funcs: Sequence[Callable], weights: Sequence[float]
 ) -> tuple[list[Callable], list[float]]:
-    """Align (funcs, weights) and check them against the variant's configured rewards."""
-    funcs = list(funcs)
+    """Check the built reward functions against the variant's configured rewards."""
     names = [reward_name(func) for func in funcs]
-    if isinstance(weights, Mapping):
-        unknown = sorted(set(weights) - set(names))
-        if unknown:
-            raise RewardConfigError(
-                f"variant '{variant.name}': weights for unknown reward(s) {unknown}"
-            )
-        weights = [float(weights.get(name, 1.0)) for name in names]
-    weights = [float(w) for w in weights]
-    if len(weights) != len(funcs):
-        raise RewardConfigError(
-            f"variant '{variant.name}': {len(funcs)} reward functions but {len(weights)} weights"
-        )
     missing = sorted(set(variant.rewards) - set(names))
     if missing:
         raise RewardConfigError(
@@ -145,7 +128,7 @@ def resolve_rewards(
         )
     if not funcs:
         raise RewardConfigError(f"variant '{variant.name}' has no reward functions")
-    return funcs, weights
+    return list(funcs), [float(w) for w in weights]
 
 
 def drop_long_prompts(dataset, tokenizer, max_tokens: int):
@@ -172,23 +155,22 @@ def drop_long_prompts(dataset, tokenizer, max_tokens: int):
 # MLflow
 
 
-def mlflow_tags(job: GrpoJob) -> dict[str, str]:
-    return {
-        "variant": job.variant.name,
-        "split": job.split,
-        "seed": str(job.seed),
-        "stage": "train",
-        **job.tags,
-    }
+def training_run_tags(job: GrpoJob) -> dict[str, str]:
+    """The MLflow tags of the job's run (``job.tags``: the model's provenance tags)."""
+    return run_tags(
+        variant=job.variant.name,
+        split=job.split,
+        seed=job.seed,
+        stage="train",
+        provenance_tags=job.tags,
+    )
 
 
 def training_fingerprint(job: GrpoJob) -> str:
     """Hash of what determines the training trajectory (not evaluation or reporting settings)."""
-    import hashlib
-
     # Checkpoint cadence and logging do not change the trajectory: they may change on resume.
     cadence = ("save_steps", "save_total_limit", "logging_steps")
-    grpo = {k: v for k, v in asdict(job.grpo).items() if k not in cadence}
+    grpo = {k: v for k, v in job.grpo.items() if k not in cadence}
     blob = json.dumps(
         {
             "grpo": grpo,
@@ -238,7 +220,7 @@ def open_mlflow_run(job: GrpoJob) -> str:
     client = mlflow.MlflowClient()
     if run_id is None:
         run = client.create_run(
-            experiment.experiment_id, run_name=run_name(job), tags=mlflow_tags(job)
+            experiment.experiment_id, run_name=run_name(job), tags=training_run_tags(job)
         )
         run_id = run.info.run_id
         write_json(
@@ -246,7 +228,7 @@ def open_mlflow_run(job: GrpoJob) -> str:
             {"run_id": run_id, "tracking_uri": uri, "fingerprint": training_fingerprint(job)},
         )
     else:  # resumed: the model it will write may come from other code (provenance tags)
-        for key, value in mlflow_tags(job).items():
+        for key, value in training_run_tags(job).items():
             client.set_tag(run_id, key, value)
     # transformers' MLflowCallback resumes the run named by MLFLOW_RUN_ID.
     os.environ["MLFLOW_RUN_ID"] = run_id
@@ -269,34 +251,22 @@ def run_name(job: GrpoJob) -> str:
 
 
 def grpo_arguments(job: GrpoJob, reward_weights: list[float], cuda: bool):
-    """TRL ``GRPOConfig`` from config ``grpo``; defaults we rely on are spelled out."""
+    """TRL ``GRPOConfig``: config ``grpo``'s TRL arguments as given, the values derived from the
+    job, and the settings the pipeline relies on."""
     from trl import GRPOConfig
 
-    g = job.grpo
     return GRPOConfig(
+        **job.grpo.trainer_arguments(),
         output_dir=job.checkpoint_dir,
         run_name=run_name(job),
         seed=job.seed,
         data_seed=job.seed,
-        max_steps=g.max_steps,
-        learning_rate=g.learning_rate,
-        warmup_steps=g.warmup_steps,
-        per_device_train_batch_size=g.per_device_train_batch_size,
-        num_generations=g.num_generations,
-        max_completion_length=g.max_completion_length,
-        temperature=g.temperature,
-        beta=g.beta,
         reward_weights=reward_weights,
-        logging_steps=g.logging_steps,
-        save_strategy="steps",
-        save_steps=g.save_steps,
-        save_total_limit=g.save_total_limit,
-        save_only_model=False,  # optimizer + scheduler + RNG: resuming continues the same run
-        bf16=g.bf16,
         use_cpu=not cuda,
         # Saves memory on a 3B model; on CPU the tiny model does not need it.
         activation_checkpointing=cuda,
-        use_vllm=g.use_vllm,
+        save_strategy="steps",
+        save_only_model=False,  # optimizer + scheduler + RNG: resuming continues the same run
         vllm_mode="colocate",
         report_to=["mlflow"],
         disable_tqdm=True,
@@ -319,54 +289,64 @@ def lora_config(settings: Mapping[str, Any] | None):
     )
 
 
-class StepTimer:
-    """TrainerCallback measuring wall time per optimiser step (for the summary and benchmark)."""
+class StepTimer(TrainerCallback):
+    """Wall time of each optimiser step (for the summary and the benchmark)."""
 
     def __init__(self) -> None:
-        from transformers import TrainerCallback
-
-        timer = self
-
-        class _Callback(TrainerCallback):
-            def on_step_begin(self, args, state, control, **kwargs):
-                timer._started = time.perf_counter()
-
-            def on_step_end(self, args, state, control, **kwargs):
-                timer.seconds.append(time.perf_counter() - timer._started)
-
-        self.callback = _Callback()
         self.seconds: list[float] = []
         self._started = 0.0
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self._started = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.seconds.append(time.perf_counter() - self._started)
+
+
+@dataclass
+class TrainingInputs:
+    """What one job trains: the policy, its tokenizer, the mixed prompts and the rewards."""
+
+    model: Any
+    tokenizer: Any
+    dataset: Any
+    mixture: dict[str, Any]  # what build_training_set drew from each source
+    dropped_prompts: int  # longer than grpo.max_prompt_length
+    rewards: list[Callable]
+    weights: list[float]
+
+
+def prepare_training(job: GrpoJob, reward_factory: RewardFactory) -> TrainingInputs:
+    """Check the machine and the inputs, then load the model, the prompts and the rewards."""
+    import torch
+
+    check_machine(job.grpo, processes=job.processes)
+    variant = check_inputs(job)
+    model, tokenizer = load_model_and_tokenizer(
+        job.base_model, dtype=torch.bfloat16 if job.grpo["bf16"] else torch.float32
+    )
+    dataset, mixture = build_training_set(
+        {s: job.prompt_dirs[s] for s in variant.sources}, variant.sources, job.seed
+    )
+    dataset, dropped = drop_long_prompts(dataset, tokenizer, job.grpo.max_prompt_length)
+    funcs, weights = reward_factory(variant, model=model, tokenizer=tokenizer)
+    funcs, weights = resolve_rewards(variant, funcs, weights)
+    return TrainingInputs(model, tokenizer, dataset, mixture, dropped, funcs, weights)
 
 
 def train_grpo(
     job: GrpoJob,
     *,
-    reward_factory: RewardFactory | None = None,
+    reward_factory: RewardFactory = build_reward_functions,
     callbacks: Sequence[Any] = (),
 ) -> dict[str, Any]:
     """Run (or resume) one GRPO job; returns the training summary."""
     import torch
     from trl import GRPOTrainer
 
-    check_machine(job.grpo, processes=job.processes)
-    variant = check_inputs(job)
-    cuda = torch.cuda.is_available()
-
-    model, tokenizer = load_model_and_tokenizer(
-        job.base_model, dtype=torch.bfloat16 if job.grpo.bf16 else torch.float32
-    )
-    dataset, mixture = build_training_set(
-        {s: job.prompt_dirs[s] for s in variant.sources}, variant.sources, job.seed
-    )
-    dataset, dropped = drop_long_prompts(dataset, tokenizer, job.grpo.max_prompt_length)
-
-    funcs, weights = (reward_factory or registry_rewards)(variant, model=model, tokenizer=tokenizer)
-    funcs, weights = resolve_rewards(variant, funcs, weights)
-    monitor = RewardFailureMonitor()
-    timer = StepTimer()
-
-    args = grpo_arguments(job, weights, cuda)
+    inputs = prepare_training(job, reward_factory)
+    args = grpo_arguments(job, inputs.weights, cuda=torch.cuda.is_available())
+    monitor, timer = RewardFailureMonitor(), StepTimer()
     is_main = int(os.environ.get("RANK", "0")) == 0
     if is_main:
         check_checkpoint_fingerprint(job)
@@ -376,13 +356,13 @@ def train_grpo(
     if resume is not None:
         log.info("resuming from %s", resume)
     trainer = GRPOTrainer(
-        model=model,
-        reward_funcs=wrap_rewards(funcs, monitor),
+        model=inputs.model,
+        reward_funcs=wrap_rewards(inputs.rewards, monitor),
         args=args,
-        train_dataset=dataset,
-        processing_class=tokenizer,
+        train_dataset=inputs.dataset,
+        processing_class=inputs.tokenizer,
         peft_config=lora_config(job.grpo.lora),
-        callbacks=[monitor, timer.callback, *callbacks],
+        callbacks=[monitor, timer, *callbacks],
     )
     started = time.perf_counter()
     try:
@@ -391,42 +371,54 @@ def train_grpo(
         if is_main:
             _end_mlflow_run(run_id, "FAILED")
         raise
-    elapsed = time.perf_counter() - started
-
     summary = training_summary(
-        trainer.state.log_history,
-        job=job,
-        reward_names=[reward_name(f) for f in funcs],
-        reward_weights=weights,
+        trainer.state,
+        job,
+        inputs,
         resumed_from=resume,
-        mixture=mixture,
-        dropped_prompts=dropped,
         failures=monitor.totals(),
         step_seconds=timer.seconds,
-        elapsed=elapsed,
-        final_step=trainer.state.global_step,
+        elapsed=time.perf_counter() - started,
     )
-    save_trained_model(trainer, tokenizer, job, summary, run_id, is_main)
+    save_trained_model(trainer, inputs.tokenizer, job, summary, run_id, is_main)
     if is_main:
         _log_final(run_id, summary)
     return summary
 
 
 def training_summary(
-    log_history: list[dict[str, Any]],
-    *,
+    state: Any,
     job: GrpoJob,
-    reward_names: list[str],
-    reward_weights: list[float],
+    inputs: TrainingInputs,
+    *,
     resumed_from: Path | None,
-    mixture: dict[str, Any],
-    dropped_prompts: int,
     failures: dict[str, Any],
     step_seconds: list[float],
     elapsed: float,
-    final_step: int,
 ) -> dict[str, Any]:
-    """Steps, the reward curve (one point per logging window) and what went into the run."""
+    """Steps, the reward curve (one point per logging window) and what went into the run;
+    ``state`` is the trainer's (its ``log_history`` and ``global_step``)."""
+    return {
+        "variant": job.variant.name,
+        "split": job.split,
+        "seed": job.seed,
+        "steps": state.global_step,
+        "max_steps": job.grpo["max_steps"],
+        "resumed_from_step": int(resumed_from.name.split("-")[-1]) if resumed_from else None,
+        "rewards": dict(zip(map(reward_name, inputs.rewards), inputs.weights, strict=True)),
+        "training_set": {**inputs.mixture, "dropped_long_prompts": inputs.dropped_prompts},
+        "reward_curve": reward_curve(state.log_history),
+        "seconds": round(elapsed, 2),
+        "seconds_per_step": round(sum(step_seconds) / len(step_seconds), 4)
+        if step_seconds
+        else None,
+        "step_seconds": _step_time_stats(step_seconds),
+        **failures,
+    }
+
+
+def reward_curve(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One point per logging window: the mean reward and its parts, lengths, loss."""
     curve_keys = (
         "reward",
         "reward_std",
@@ -444,23 +436,7 @@ def training_summary(
             {k: v for k, v in entry.items() if k.startswith(("rewards/", "reward_failures/"))}
         )
         curve.append(point)
-    return {
-        "variant": job.variant.name,
-        "split": job.split,
-        "seed": job.seed,
-        "steps": final_step,
-        "max_steps": job.grpo.max_steps,
-        "resumed_from_step": int(resumed_from.name.split("-")[-1]) if resumed_from else None,
-        "rewards": dict(zip(reward_names, reward_weights, strict=True)),
-        "training_set": {**mixture, "dropped_long_prompts": dropped_prompts},
-        "reward_curve": curve,
-        "seconds": round(elapsed, 2),
-        "seconds_per_step": round(sum(step_seconds) / len(step_seconds), 4)
-        if step_seconds
-        else None,
-        "step_seconds": _step_time_stats(step_seconds),
-        **failures,
-    }
+    return curve
 
 
 def _step_time_stats(seconds: list[float]) -> dict[str, float] | None:
@@ -509,8 +485,8 @@ def save_trained_model(
             "seed": job.seed,
         },
     )
-    for leftover in ("training_args.bin",):  # pickle written by Trainer.save_model: not kept
-        (staging / leftover).unlink(missing_ok=True)
+    # The pickle Trainer.save_model writes beside the weights: not kept.
+    (staging / "training_args.bin").unlink(missing_ok=True)
     if out_dir.exists():
         shutil.rmtree(out_dir)
     os.replace(staging, out_dir)

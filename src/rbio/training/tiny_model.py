@@ -1,9 +1,8 @@
-"""The base model: a tiny offline Qwen2 for CPU runs, or a Hugging Face hub snapshot.
+"""The tiny offline base model (config ``model.base: tiny``) for CPU runs.
 
 ``build_tiny_model`` writes a random Qwen2-architecture model and a byte-level BPE tokenizer trained
 on the pipeline's own texts (gene symbols, prompt templates), so the whole DAG runs offline in
-minutes. ``load_model_and_tokenizer`` is the one loader every model folder goes through (tiny, base,
-trained, published), so training and evaluation never disagree about padding or templates.
+minutes; it loads like any hub model (``rbio.models.load_model_and_tokenizer``).
 
 Why the tokenizer is built the way it is: transformers 5 reloads a folder whose config says
 ``model_type: qwen2`` with ``Qwen2Tokenizer``, which *rebuilds* its normaliser and pre-tokenizer
@@ -19,12 +18,13 @@ import json
 import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from rbio.data import prompts
 from rbio.io import atomic_path
 
 if TYPE_CHECKING:
-    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+    from transformers import PreTrainedTokenizerBase
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +68,6 @@ FORMAT_TEXTS: tuple[str, ...] = (
     "The answer is either yes or no.",
     "yes no Yes No",
 )
-
-
-class ModelPathError(FileNotFoundError):
-    """A model folder or hub id that cannot be loaded; the message names it."""
 
 
 def train_tokenizer(corpus_texts: Iterable[str], vocab_size: int = 2048):
@@ -137,20 +133,43 @@ def build_tiny_model(
     ``generation_config.json``, ``tokenizer.json``, ``tokenizer_config.json`` with the chat
     template) that ``load_model_and_tokenizer`` and TRL load like any hub model.
     """
-    import torch
-    from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
-
     texts = [text for text in corpus_texts if text]
     tokenizer = _wrap_tokenizer(train_tokenizer(texts, vocab_size=vocab_size))
+    model = random_qwen2(
+        tokenizer,
+        seed,
+        hidden_size=hidden_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=num_heads,
+        num_key_value_heads=num_kv_heads,
+        max_position_embeddings=max_position_embeddings,
+    )
+    out_dir = Path(out_dir)
+    with atomic_path(out_dir) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        _force_tokenizer_class(tmp / "tokenizer_config.json", "Qwen2Tokenizer")
+        summary = {
+            "seed": seed,
+            "corpus_texts": len(texts),
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "vocab_size": len(tokenizer),
+        }
+        (tmp / "tiny_model.json").write_text(json.dumps(summary, indent=2) + "\n")
+    log.info("tiny model (%d parameters) written to %s", model.num_parameters(), out_dir)
+    return out_dir
+
+
+def random_qwen2(tokenizer: PreTrainedTokenizerBase, seed: int, *, hidden_size: int, **sizes: int):
+    """A seeded random Qwen2 model for ``tokenizer`` (``sizes``: Qwen2Config layer counts)."""
+    import torch
+    from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
 
     config = Qwen2Config(
         vocab_size=len(tokenizer),
         hidden_size=hidden_size,
         intermediate_size=hidden_size * 4,
-        num_hidden_layers=num_layers,
-        num_attention_heads=num_heads,
-        num_key_value_heads=num_kv_heads,
-        max_position_embeddings=max_position_embeddings,
+        **sizes,
         tie_word_embeddings=True,
         bos_token_id=None,
         eos_token_id=tokenizer.convert_tokens_to_ids(IM_END),
@@ -166,26 +185,7 @@ def build_tiny_model(
         temperature=1.0,
         top_p=1.0,
     )
-
-    out_dir = Path(out_dir)
-    with atomic_path(out_dir) as tmp:
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
-        _force_tokenizer_class(tmp / "tokenizer_config.json", "Qwen2Tokenizer")
-        (tmp / "tiny_model.json").write_text(
-            json.dumps(
-                {
-                    "seed": seed,
-                    "corpus_texts": len(texts),
-                    "parameters": sum(p.numel() for p in model.parameters()),
-                    "vocab_size": len(tokenizer),
-                },
-                indent=2,
-            )
-            + "\n"
-        )
-    log.info("tiny model (%d parameters) written to %s", model.num_parameters(), out_dir)
-    return out_dir
+    return model
 
 
 def _force_tokenizer_class(path: Path, name: str) -> None:
@@ -193,105 +193,6 @@ def _force_tokenizer_class(path: Path, name: str) -> None:
     settings = json.loads(path.read_text())
     settings["tokenizer_class"] = name
     path.write_text(json.dumps(settings, indent=2) + "\n")
-
-
-def resolve_base_model(
-    base: str, out_dir: str | Path, corpus_texts: Sequence[str], seed: int
-) -> Path:
-    """Materialise config ``model.base`` in ``out_dir``: "tiny", a local folder, or a hub id."""
-    out_dir = Path(out_dir)
-    if base == "tiny":
-        return build_tiny_model(out_dir, corpus_texts, seed)
-    local = Path(base)
-    if local.is_dir():
-        if not (local / "config.json").is_file():
-            raise ModelPathError(f"model.base '{base}' is a folder without config.json")
-        import shutil
-
-        with atomic_path(out_dir) as tmp:
-            shutil.copytree(local, tmp)
-        return out_dir
-    return download_hub_model(base, out_dir)
-
-
-def download_hub_model(repo_id: str, out_dir: str | Path, revision: str | None = None) -> Path:
-    """Download a hub model snapshot (weights as safetensors, tokenizer, configs) into ``out_dir``."""
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
-
-    out_dir = Path(out_dir)
-    try:
-        with atomic_path(out_dir) as tmp:
-            snapshot_download(
-                repo_id=repo_id,
-                revision=revision,
-                local_dir=tmp,
-                allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja"],
-            )
-    except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as error:
-        raise ModelPathError(
-            f"could not download model '{repo_id}' from the Hugging Face hub ({error}). "
-            "Offline? Set config model.base to a local model folder, or to 'tiny'."
-        ) from error
-    if not (out_dir / "config.json").is_file():
-        raise ModelPathError(f"hub snapshot of '{repo_id}' has no config.json")
-    return out_dir
-
-
-def load_tokenizer(path_or_hub_id: str | Path) -> PreTrainedTokenizerBase:
-    """The tokenizer of a model folder/hub id, set up for batched generation (left padding)."""
-    from transformers import AutoTokenizer
-
-    source = _checked_source(path_or_hub_id)
-    tokenizer = AutoTokenizer.from_pretrained(source)
-    # Decoder-only models generate after the last prompt token: pad on the left.
-    tokenizer.padding_side = "left"
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer
-
-
-def load_model_and_tokenizer(
-    path_or_hub_id: str | Path,
-    *,
-    dtype: Any = None,
-    device_map: Any = None,
-) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """Load any model folder or hub id (tiny, base, trained, published) and its tokenizer.
-
-    The tokenizer pads on the left (batched generation); a model without a pad token gets the
-    tokenizer's. ``dtype`` defaults to what the folder's config says ("auto").
-    """
-    from transformers import AutoModelForCausalLM
-
-    source = _checked_source(path_or_hub_id)
-    tokenizer = load_tokenizer(source)
-    model = AutoModelForCausalLM.from_pretrained(
-        source, dtype=dtype if dtype is not None else "auto", device_map=device_map
-    )
-    if model.config.pad_token_id is None:
-        model.config.pad_token_id = tokenizer.pad_token_id
-    if model.generation_config is not None and model.generation_config.pad_token_id is None:
-        model.generation_config.pad_token_id = tokenizer.pad_token_id
-    return model, tokenizer
-
-
-def _checked_source(path_or_hub_id: str | Path) -> str:
-    """A local folder must exist and hold config.json; anything else is treated as a hub id."""
-    text = str(path_or_hub_id)
-    path = Path(text)
-    looks_local = (
-        isinstance(path_or_hub_id, Path)
-        or text.startswith((".", "/", "~"))
-        or path.exists()
-        or text.count("/") != 1
-    )
-    if looks_local:
-        if not path.is_dir():
-            raise ModelPathError(f"model folder {text} does not exist")
-        if not (path / "config.json").is_file():
-            raise ModelPathError(f"model folder {text} has no config.json (not a model folder?)")
-    return text
 
 
 def tokenizer_corpus(perturbqa_parquet: str | Path) -> list[str]:
@@ -305,8 +206,6 @@ def tokenizer_corpus(perturbqa_parquet: str | Path) -> list[str]:
 
 def prompt_texts() -> list[str]:
     """The prompt stage's fixed texts: system prompts and question templates (gene slots empty)."""
-    from rbio.data import prompts
-
     texts = list(prompts.SYSTEM_PROMPTS.values())
     for line in prompts.CELL_LINES.values():
         texts += [

@@ -341,10 +341,11 @@ def _tidy(direct: pd.DataFrame) -> pd.DataFrame:
 
 
 def load_go(
-    source: str, local_dir: str | Path | None, download_dir: str | Path
+    origin: str, local_dir: str | Path | None, download_dir: str | Path
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """(direct, propagated, provenance) from the configured source (``local`` or ``remote``)."""
-    if source == "local":
+    """(direct, propagated, provenance) from config ``data.origin`` (``local`` or ``remote``);
+    the provenance names it ``source``, as coverage.json always has."""
+    if origin == "local":
         root = Path(local_dir)
         provenance: dict[str, str] = {}
         for relative, digest in LOCAL_FILES.values():
@@ -358,7 +359,7 @@ def load_go(
             root / LOCAL_TERMS[0],
         )
         return direct, propagated, {"source": "local", "sha256": provenance}
-    if source == "remote":
+    if origin == "remote":
         folder = Path(download_dir)
         digests = {}
         paths = {}
@@ -370,7 +371,7 @@ def load_go(
         ontology = parse_obo(paths["obo"])
         direct, propagated = index_from_gaf(gaf, ontology)
         return direct, propagated, {"source": "remote", "release": GO_RELEASE, "sha256": digests}
-    raise ValueError(f"unknown data source '{source}'; valid: local, remote")
+    raise ValueError(f"unknown data origin '{origin}'; valid: local, remote")
 
 
 def coverage_report(

@@ -11,7 +11,7 @@ computed strictly from the split's training rows (for ``loco_<line>`` the other 
 
 Pert-neighbour rates (DE rate of ``gene`` under perturbations similar to ``pert`` by training
 profile or by embedding) were tried and dropped: on leave-one-cell-line-out they lowered the
-per-gene AUROC (benchmarks/mlp_verifier_loco.py).
+per-gene AUROC (bench/mlp_verifier_loco.py).
 
 A gene-frequency prior alone ranks genes well (global AUROC ~0.9) but cannot rank perturbations
 for one gene (PerturbQA's per-gene AUROC 0.5); the neighbour scores are what carry
@@ -275,8 +275,31 @@ def train_verifier(
     if train["label"].nunique() < 2:
         raise ValueError("training rows hold a single class; the MLP verifier needs both")
     torch.manual_seed(settings.seed)
-    generator = np.random.default_rng(settings.seed)
+    train_inputs, test_inputs, mean, std = standardised_inputs(train, test, embedding, settings)
+    model = PairMLP(
+        embedding.dim,
+        len(FEATURE_NAMES),
+        settings.hidden,
+        embedding.kind == "onehot",
+        settings.embedding_dropout,
+    )
+    history = _fit(model, embedding, train_inputs, train["label"].to_numpy(), settings)
+    return TrainedVerifier(
+        model=model,
+        settings=settings,
+        feature_mean=mean,
+        feature_std=std,
+        train_scores=_predict(model, embedding, train_inputs),
+        test_scores=_predict(model, embedding, test_inputs),
+        history=history,
+    )
 
+
+def standardised_inputs(
+    train: pd.DataFrame, test: pd.DataFrame, embedding: GeneEmbedding, settings: MlpSettings
+) -> tuple[_Inputs, _Inputs, np.ndarray, np.ndarray]:
+    """The model inputs of the training and test rows, features standardised by the training
+    rows' mean and spread (returned too: they are stored with the weights)."""
     train_pair = out_of_fold_features(train, settings.seed)
     test_pair = pair_features(train, test)
     flags = np.stack(
@@ -287,18 +310,20 @@ def train_verifier(
     std = all_train.std(0)
     std = np.where(std == 0, 1.0, std).astype(np.float32)
     train_inputs = _inputs(train, train_pair, embedding, mean, std)
-    test_inputs = _inputs(test, test_pair, embedding, mean, std)
+    return train_inputs, _inputs(test, test_pair, embedding, mean, std), mean, std
 
-    model = PairMLP(
-        embedding.dim,
-        len(FEATURE_NAMES),
-        settings.hidden,
-        embedding.kind == "onehot",
-        settings.embedding_dropout,
-    )
+
+def _fit(
+    model: PairMLP,
+    embedding: GeneEmbedding,
+    inputs: _Inputs,
+    labels: np.ndarray,
+    settings: MlpSettings,
+) -> list[float]:
+    """Adam on balanced batches; the mean loss of each epoch."""
+    generator = np.random.default_rng(settings.seed)
     optimiser = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
     loss_fn = nn.BCEWithLogitsLoss()
-    labels = train["label"].to_numpy()
     positives, negatives = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
     half = max(1, settings.batch_size // 2)
     # One epoch = every positive once, each batch topped up with as many random negatives.
@@ -313,9 +338,9 @@ def train_verifier(
                 [order[step * half : (step + 1) * half], generator.choice(negatives, size=half)]
             )
             logits = model(
-                _embed(embedding, train_inputs.pert_index[batch]),
-                _embed(embedding, train_inputs.gene_index[batch]),
-                torch.from_numpy(train_inputs.features[batch]),
+                _embed(embedding, inputs.pert_index[batch]),
+                _embed(embedding, inputs.gene_index[batch]),
+                torch.from_numpy(inputs.features[batch]),
             )
             loss = loss_fn(logits, torch.from_numpy(labels[batch].astype(np.float32)))
             optimiser.zero_grad()
@@ -324,15 +349,7 @@ def train_verifier(
             total += float(loss.detach())
         history.append(total / steps)
         log.info("epoch %d/%d: mean balanced BCE %.4f", epoch + 1, settings.epochs, history[-1])
-    return TrainedVerifier(
-        model=model,
-        settings=settings,
-        feature_mean=mean,
-        feature_std=std,
-        train_scores=_predict(model, embedding, train_inputs),
-        test_scores=_predict(model, embedding, test_inputs),
-        history=history,
-    )
+    return history
 
 
 # --------------------------------------------------------------------------------------------
@@ -368,29 +385,37 @@ def verifier_metrics(test: pd.DataFrame, scores: np.ndarray, threshold: float) -
     return result
 
 
+@dataclass(frozen=True)
+class VerifierFiles:
+    """Where a trained MLP verifier goes: weights, config, every row's score, test metrics."""
+
+    model: str | Path
+    config: str | Path
+    scores: str | Path
+    metrics: str | Path
+
+
 def save_verifier(
     trained: TrainedVerifier,
     embedding: GeneEmbedding,
     embedding_path: str,
     split: str,
-    train: pd.DataFrame,
-    test: pd.DataFrame,
-    out_model: str | Path,
-    out_config: str | Path,
-    out_scores: str | Path,
-    out_metrics: str | Path,
+    rows: tuple[pd.DataFrame, pd.DataFrame],
+    out: VerifierFiles,
 ) -> dict:
+    """Write the verifier of ``split`` trained on ``rows`` (train, test); returns its metrics."""
     from safetensors.torch import save
 
+    train, test = rows
     state = {
         name: tensor.detach().contiguous() for name, tensor in trained.model.state_dict().items()
     }
     state["feature_mean"] = torch.from_numpy(trained.feature_mean.astype(np.float32))
     state["feature_std"] = torch.from_numpy(trained.feature_std.astype(np.float32))
     metadata = {"split": split, "embedding": embedding.kind}
-    write_safetensors(save(state, metadata=metadata), out_model)
+    write_safetensors(save(state, metadata=metadata), out.model)
     write_json(
-        out_config,
+        out.config,
         {
             "architecture": "concat(emb(pert), emb(gene), pair features) -> Linear -> ReLU -> Linear -> sigmoid",
             "split": split,
@@ -410,12 +435,12 @@ def save_verifier(
         ignore_index=True,
     )
     scores["score"] = scores["score"].astype(float)
-    write_parquet(scores, out_scores)
+    write_parquet(scores, out.scores)
     metrics = verifier_metrics(test, trained.test_scores, trained.settings.threshold)
     metrics["split"] = split
     metrics["training_lines"] = sorted(train["cell_line"].unique().tolist())
     metrics["test_lines"] = sorted(test["cell_line"].unique().tolist())
-    write_json(out_metrics, metrics)
+    write_json(out.metrics, metrics)
     return metrics
 
 

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rbio.rewards.normalise import threshold_centred
+from rbio.io import download_verified
+from rbio.verifiers.confidence import threshold_centred
 
 log = logging.getLogger(__name__)
 
@@ -218,8 +219,6 @@ def transcriptformer_pmi(
     import tarfile
 
     import torch
-
-    from rbio.io import download_verified
 
     folder = Path(checkpoint)
     if not folder.is_dir():

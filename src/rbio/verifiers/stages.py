@@ -21,15 +21,15 @@ def perturbqa_genes(table: pd.DataFrame) -> set[str]:
 
 
 def build_go_index(
-    source: str,
+    origin: str,
     perturbqa_path: str,
     out_index: str,
     out_propagated: str,
     out_coverage: str,
 ) -> dict:
-    """GO annotations of every gene (``source`` local: the data folder; remote: upstream)."""
+    """GO annotations of every gene (``origin`` local: the data folder; remote: upstream)."""
     direct, propagated, provenance = go.load_go(
-        source, data_dir() if source == "local" else None, Path(out_index).parent / "download"
+        origin, data_dir() if origin == "local" else None, Path(out_index).parent / "download"
     )
     table = pd.read_parquet(perturbqa_path, columns=["pert", "gene"])
     report = go.coverage_report(direct, propagated, perturbqa_genes(table))
@@ -86,14 +86,13 @@ def train_mlp_verifier(
     seed: int,
     cell_lines: tuple[str, ...],
     split: str,
+    *,
     train_path: str,
     test_path: str,
     embedding_path: str,
-    out_model: str,
-    out_config: str,
-    out_scores: str,
-    out_metrics: str,
+    out: mlp_verifier.VerifierFiles,
 ) -> dict:
+    """The MLP verifier of one split, fitted on its training rows, scoring train and test rows."""
     train = pd.read_parquet(train_path)
     test = pd.read_parquet(test_path)
     train_lines, test_lines = split_lines(split, cell_lines)
@@ -113,16 +112,7 @@ def train_mlp_verifier(
         ),
     )
     metrics = mlp_verifier.save_verifier(
-        trained,
-        embedding,
-        embedding_path,
-        split,
-        train,
-        test,
-        out_model,
-        out_config,
-        out_scores,
-        out_metrics,
+        trained, embedding, embedding_path, split, (train, test), out
     )
     log.info("MLP verifier %s: %s", split, mlp_verifier.summary_line(metrics))
     return metrics

@@ -6,7 +6,7 @@ the same greedy decoding and the same token budget; the loop mirrors rbio's ``in
 ``rbio.evaluation.generate.generate_hf`` (length-sorted, left-padded batches). Run side by side
 in one process, on the tiny CPU model:
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/eval_throughput.py [--questions 256]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/eval_throughput.py [--questions 256]
 
 Goal (issue: evaluation): batched >= 10x the loop's questions per second. The script checks that
 both sides give identical greedy answers and exits non-zero when the goal is missed.
@@ -70,7 +70,8 @@ def main() -> int:
 
     from rbio.data.prompts import SYSTEM_PROMPTS, build_messages
     from rbio.evaluation.generate import GenerationSettings, generate_hf
-    from rbio.training.tiny_model import build_tiny_model, load_model_and_tokenizer
+    from rbio.models import load_model_and_tokenizer
+    from rbio.training.tiny_model import build_tiny_model
 
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     pairs = questions(args.questions)

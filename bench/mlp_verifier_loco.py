@@ -5,7 +5,7 @@ go_svd embedding with the verifier stage's, trains one verifier per held-out lin
 configuration's MLP settings (5 epochs), and prints one row per line plus the mean. Takes ~2 min per line
 on one CPU thread.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/mlp_verifier_loco.py [--epochs N] [--out FILE]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/mlp_verifier_loco.py [--epochs N] [--out FILE]
 
 Measured (go_svd 128-d, hidden 64, seed 42, --epochs 5; November 2026, 1 CPU thread):
 
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rbio.config import read_config
+from rbio.config_file import read_config
 from rbio.data.genes import HGNC_ALIAS_TABLE
 from rbio.data.ingest import ingest_perturbqa
 from rbio.data.splits import make_split

@@ -11,7 +11,7 @@ Prompts are built with the prompt stage's own ``build_messages`` from ``$RBIO_DA
 (default ``../shared/data``) K562 rows, balanced yes/no, with EXP confidences. Nothing is written
 under results/; MLflow goes to a temporary sqlite store.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/grpo_benchmark.py --steps 40
+    OMP_NUM_THREADS=1 .venv/bin/python bench/grpo_benchmark.py --steps 40
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def main() -> None:
     import yaml
     from datasets import Dataset
 
-    from rbio.config import deep_merge, load_config
+    from rbio.config_file import deep_merge, load_config
     from rbio.training.grpo import GrpoJob, train_grpo
     from rbio.training.tiny_model import build_tiny_model
 
@@ -119,8 +119,8 @@ def main() -> None:
     result = {
         "variant": args.variant,
         "steps": summary["steps"],
-        "completions_per_step": cfg.grpo.per_device_train_batch_size,
-        "max_completion_length": cfg.grpo.max_completion_length,
+        "completions_per_step": cfg.grpo["per_device_train_batch_size"],
+        "max_completion_length": cfg.grpo["max_completion_length"],
         "seconds_per_step_median": steps["median"],
         "seconds_per_step_mean": steps["mean"],
         "seconds_per_step_p90": steps["p90"],

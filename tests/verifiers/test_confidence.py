@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rbio.rewards.normalise import threshold_centred
+from rbio.verifiers.confidence import threshold_centred
 
 
 def test_sides_scale_separately() -> None:

@@ -1,7 +1,7 @@
 """Benchmark: the data stage (acquire, ingest, every split) of the paper configuration on the full
 real PerturbQA tables, through the real Snakemake DAG, timed end to end.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/data_stage.py
+    OMP_NUM_THREADS=1 .venv/bin/python bench/data_stage.py
 
 Goal (issue: foundation): <= 60 s on a 2-core machine.
 """

@@ -1,4 +1,4 @@
-"""Threshold-centred min–max normalisation of verifier scores (rbio's soft-score mapping).
+"""Soft verifier scores as answer confidences: rbio's threshold-centred min–max scaling.
 
 Values on the significant side of the threshold map to [0.5, 1], the others to [0, 0.5], the
 threshold itself to 0.5; each side is min–max scaled on its own, so an asymmetric score range

@@ -13,7 +13,7 @@ Each gene's terms are paired with texts a policy might write in ``<gene_info>``:
   punctuation, empty text, a term repeated hundreds of times;
 - ``unrelated``: another gene's terms.
 
-Used by ``benchmarks/rewards_benchmark.py`` (>= 10k pairs) and ``tests/rewards/test_rouge.py``.
+Used by ``bench/rewards_benchmark.py`` (>= 10k pairs) and ``tests/rewards/test_rouge.py``.
 """
 
 from __future__ import annotations

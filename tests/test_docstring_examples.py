@@ -1,4 +1,4 @@
-"""The runnable examples in the reward modules' docstrings stay true."""
+"""The runnable examples in the package's docstrings stay true."""
 
 from __future__ import annotations
 
@@ -14,8 +14,11 @@ MODULES = [
     "rbio.rewards.mention",
     "rbio.rewards.rouge",
     "rbio.rewards.go",
-    "rbio.rewards.normalise",
     "rbio.rewards.registry",
+    "rbio.verifiers.confidence",
+    "rbio.sources",
+    "rbio.reporting.artefacts",
+    "rbio.tracking",
 ]
 
 

@@ -4,7 +4,7 @@
    called once per (completion, gene) pair, on 10,000 completions (2,500 prompts x 4
    generations) about real genes: each gene's direct GO term names from the GO index of the data
    folder, each completion's ``<gene_info>`` mentioning, paraphrasing or ignoring them, or hostile
-   (``benchmarks/go_rouge_pairs.py``). Prints the time of each, how many pairs score exactly
+   (``bench/go_rouge_pairs.py``). Prints the time of each, how many pairs score exactly
    equal (all three F-measures, to the bit), and how many pairs stemming changes (against
    rouge-score without it).
 2. All rewards of a variant (default ``TF+GO+MLP+EXP``) on one GRPO batch of 64 completions,
@@ -15,7 +15,7 @@ The data folder is ``$RBIO_DATA_DIR`` (default ``../shared/data``); part 1 needs
 GO term names from its ``go_ontology/go_terms.tsv.gz`` when present, otherwise from a synthetic
 vocabulary.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/rewards_benchmark.py
+    OMP_NUM_THREADS=1 .venv/bin/python bench/rewards_benchmark.py
 """
 
 from __future__ import annotations
@@ -262,7 +262,8 @@ def time_batch(functions: list[Callable[..., Any]], batch: dict[str, list], repe
 
 
 def tiny_policy() -> tuple[Any, Any]:
-    from rbio.training.tiny_model import build_tiny_model, load_model_and_tokenizer
+    from rbio.models import load_model_and_tokenizer
+    from rbio.training.tiny_model import build_tiny_model
 
     folder = Path(tempfile.mkdtemp(prefix="rewards-bench-")) / "tiny"
     corpus = ["TP53 is associated with: DNA binding, nucleus.", " ".join(FILLER)]
@@ -282,7 +283,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    from rbio.config import read_config
+    from rbio.config_file import read_config
     from rbio.rewards.registry import build_reward_functions, get_reward
 
     names, names_from = load_term_names()

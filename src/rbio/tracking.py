@@ -1,10 +1,12 @@
-"""MLflow records of evaluations: one run per (model, split, prompt style), tagged like training.
+"""MLflow runs: the tags every run carries (:func:`run_tags`, the one place they are built) and
+the run of one evaluation.
 
-Tags every run carries (docs/architecture.md): ``variant``, ``split``, ``seed``, ``stage`` and the
-provenance tags (``provenance_digest``, ``params_digest``, ``code_version``, ``lock_digest``:
-``rbio.provenance``); evaluation adds ``prompt``, ``model_kind`` (trained/base/published/baseline)
-and, for a trained model, ``model_provenance_digest`` (the model folder's provenance digest, equal
-to its training run's ``provenance_digest``) and ``train_run_id`` (from the model's ``run.json``).
+Every run, training or evaluation, is tagged ``variant``, ``split``, ``seed``, ``stage`` and with
+the provenance of the artefact it made (``provenance_digest``, ``params_digest``,
+``code_version``, ``lock_digest``: ``rbio.provenance``); an evaluation adds ``prompt``,
+``model_kind`` (trained/base/published/baseline) and, for a trained model,
+``model_provenance_digest`` (the model folder's provenance digest, equal to its training run's
+``provenance_digest``) and ``train_run_id`` (from the model's ``run.json``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,42 @@ from typing import Any
 
 import pandas as pd
 
+from rbio import provenance
+
+RUN_TAGS: tuple[str, ...] = ("variant", "split", "seed", "stage")
+EVALUATION_TAGS: tuple[str, ...] = (
+    "prompt",
+    "model_kind",
+    "train_run_id",
+    "model_provenance_digest",
+)
+# Every tag a run may carry, in the order tables show them.
+TAG_NAMES: tuple[str, ...] = (*RUN_TAGS, *EVALUATION_TAGS, *provenance.TAGS)
+
 _UNSAFE = re.compile(r"[^0-9A-Za-z_\-. /]")
+
+
+def run_tags(
+    *,
+    variant: str,
+    split: str,
+    seed: int,
+    stage: str,
+    provenance_tags: Mapping[str, str],
+    **evaluation: Any,
+) -> dict[str, str]:
+    """The MLflow tags of a run: what it is (``variant`` is the model or baseline name; ``stage``
+    train or eval), the provenance tags of the artefact it made (``Provenance.tags()``), and for
+    an evaluation the values of :data:`EVALUATION_TAGS` it has.
+
+    >>> run_tags(variant="EXP", split="all", seed=42, stage="train", provenance_tags={})
+    {'variant': 'EXP', 'split': 'all', 'seed': '42', 'stage': 'train'}
+    """
+    unknown = sorted(set(evaluation) - set(EVALUATION_TAGS))
+    if unknown:
+        raise ValueError(f"unknown run tag(s) {unknown}; evaluation tags: {EVALUATION_TAGS}")
+    identity = {"variant": variant, "split": split, "seed": seed, "stage": stage}
+    return {key: str(value) for key, value in {**identity, **evaluation, **provenance_tags}.items()}
 
 
 def metric_key(metric: str, stratum: str) -> str:
@@ -64,8 +101,7 @@ def log_evaluation_run(
     """Log one evaluation (its metrics table) as an MLflow run; returns the run id."""
     import mlflow
 
-    required = {"variant", "split", "seed", "stage", "provenance_digest"}
-    missing = sorted(required - set(tags))
+    missing = sorted({*RUN_TAGS, "provenance_digest"} - set(tags))
     if missing:
         raise ValueError(f"MLflow evaluation run needs tag(s) {missing}")
     values = {

@@ -1,0 +1,170 @@
+"""Reading ``config.yaml`` (and overlays) into the typed :class:`rbio.config.Config`.
+
+The JSON schema (``workflow/schemas/config.schema.yaml``) checks shapes and types; this module
+checks what refers to what (cell lines, splits, prompt sources, rewards) against the modules that
+declare them, and names the offending key and the valid values when something is wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from rbio.config import (
+    CELL_LINES,
+    Config,
+    ConfigError,
+    DataConfig,
+    EmbeddingsConfig,
+    EvaluationConfig,
+    GoConfig,
+    GrpoConfig,
+    MlflowConfig,
+    MlpConfig,
+    PromptsConfig,
+    SplitsConfig,
+    TfPmiConfig,
+    Variant,
+    VerifiersConfig,
+)
+from rbio.rewards.registry import REWARD_NAMES
+from rbio.sources import SOURCES, default_rewards
+
+
+def _check_names(key: str, given: list[str] | tuple[str, ...], valid: list[str] | tuple[str, ...]):
+    unknown = [name for name in given if name not in valid]
+    if unknown:
+        raise ConfigError(
+            f"config key '{key}': unknown value(s) {unknown}; valid values: {sorted(valid)}"
+        )
+
+
+def load_config(raw: Mapping[str, Any]) -> Config:
+    """Build the typed config from a schema-validated mapping, checking cross references."""
+    data = _data(raw["data"])
+    config = Config(
+        seed=raw["seed"],
+        data=data,
+        splits=_splits(raw["splits"], data.cell_lines),
+        prompts=PromptsConfig(**raw["prompts"]),
+        verifiers=_verifiers(raw["verifiers"]),
+        model_base=raw["model"]["base"],
+        grpo=_grpo(raw["grpo"]),
+        variants={},
+        evaluation=_evaluation(raw["evaluation"]),
+        mlflow=MlflowConfig(**raw["mlflow"]),
+    )
+    variants = _variants(raw["variants"], raw["variant_splits"], config.split_names)
+    return Config(**{**config.__dict__, "variants": variants})
+
+
+def _data(data: Mapping[str, Any]) -> DataConfig:
+    _check_names("data.cell_lines", data["cell_lines"], list(CELL_LINES))
+    return DataConfig(
+        origin=data["origin"], local_dir=data["local_dir"], cell_lines=tuple(data["cell_lines"])
+    )
+
+
+def _splits(splits: Mapping[str, Any], cell_lines: tuple[str, ...]) -> SplitsConfig:
+    _check_names("splits.loco", splits["loco"], cell_lines)
+    _check_names("splits.single", splits["single"], cell_lines)
+    for line in splits["loco"]:
+        if len(cell_lines) < 2:
+            raise ConfigError(
+                f"config key 'splits.loco': loco_{line} needs at least two cell lines in data.cell_lines"
+            )
+    return SplitsConfig(
+        loco=tuple(splits["loco"]),
+        single=tuple(splits["single"]),
+        all=splits["all"],
+        max_test_rows=splits["max_test_rows"],
+    )
+
+
+def _verifiers(verifiers: Mapping[str, Any]) -> VerifiersConfig:
+    go = verifiers["go"]
+    return VerifiersConfig(
+        embeddings=EmbeddingsConfig(**verifiers["embeddings"]),
+        mlp=MlpConfig(**verifiers["mlp"]),
+        tf_pmi=TfPmiConfig(**verifiers["tf_pmi"]),
+        go=GoConfig(aspects=tuple(go["aspects"]), max_terms_per_aspect=go["max_terms_per_aspect"]),
+    )
+
+
+def _grpo(values: Mapping[str, Any]) -> GrpoConfig:
+    # Checked here so that a bad batch size fails while the DAG is built, not in a GPU job.
+    batch, generations = values["per_device_train_batch_size"], values["num_generations"]
+    if batch % generations:
+        raise ConfigError(
+            "config key 'grpo.per_device_train_batch_size': "
+            f"{batch} is not divisible by grpo.num_generations={generations}"
+        )
+    return GrpoConfig(values)
+
+
+def _evaluation(evaluation: Mapping[str, Any]) -> EvaluationConfig:
+    return EvaluationConfig(
+        **{
+            **evaluation,
+            "prompt_styles": tuple(evaluation["prompt_styles"]),
+            "published": tuple(evaluation.get("published") or ()),
+        }
+    )
+
+
+def _variants(
+    specs: Mapping[str, Any], variant_splits: list[str], valid_splits: list[str]
+) -> dict[str, Variant]:
+    """Each variant with its sources, its rewards (default: its sources') and its splits."""
+    _check_names("variant_splits", variant_splits, valid_splits)
+    variants: dict[str, Variant] = {}
+    for name, spec in specs.items():
+        key = f"variants.{name}"
+        _check_names(f"{key}.sources", list(spec["sources"]), list(SOURCES))
+        rewards = dict(spec.get("rewards") or default_rewards(spec["sources"]))
+        _check_names(f"{key}.rewards", list(rewards), REWARD_NAMES)
+        splits = tuple(spec.get("splits") or variant_splits)
+        _check_names(f"{key}.splits", list(splits), valid_splits)
+        variants[name] = Variant(
+            name=name, sources=dict(spec["sources"]), rewards=rewards, splits=splits
+        )
+    return variants
+
+
+def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    """Overlay nested mappings the way Snakemake merges ``--configfile`` over ``configfile:``."""
+    merged = dict(base)
+    for key, value in overlay.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def read_config(*paths: str | Path, schema: str | Path | None = None) -> Config:
+    """Read, merge (later files win), schema-validate and type-check config files.
+
+    The workflow does the same through Snakemake; this is for tests, benchmarks and the CLI.
+    """
+    raw: dict[str, Any] = {}
+    for path in paths:
+        with open(path) as handle:
+            raw = deep_merge(raw, yaml.safe_load(handle) or {})
+    schema_path = (
+        Path(schema)
+        if schema
+        else Path(paths[0]).resolve().parent / "workflow/schemas/config.schema.yaml"
+    )
+    with open(schema_path) as handle:
+        schema_doc = yaml.safe_load(handle)
+    try:
+        jsonschema.validate(raw, schema_doc)
+    except jsonschema.ValidationError as error:
+        key = ".".join(str(part) for part in error.absolute_path) or "<root>"
+        raise ConfigError(f"config key '{key}': {error.message}") from None
+    return load_config(raw)

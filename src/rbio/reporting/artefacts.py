@@ -1,0 +1,60 @@
+"""The paper's tables and figures: their names, formats and report captions, declared once.
+
+The paper rules declare their outputs from these lists and the writers (``rbio.reporting.tables``,
+``rbio.reporting.figures``) write exactly these files, so a new table or figure is one entry here
+and its drawing code. A figure's caption in ``snakemake --report`` is
+``workflow/report/<kind>.rst``.
+
+>>> [table.stem for table in paper_tables(["loco_k562"], ["nocot"])]
+['loco_k562_nocot', 'loco_mean_nocot', 'reported']
+>>> [figure.stem for figure in paper_figures(["loco_k562"], ["nocot", "cot"])][-3:]
+['loco_per_line_cot', 'composition_ladder_cot', 'cot_vs_nocot']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+TABLE_FORMATS: tuple[str, ...] = ("csv", "md", "tex")
+FIGURE_FORMATS: tuple[str, ...] = ("png", "pdf")
+METRICS_LONG = "metrics_long.csv"  # every computed metric row, beside the tables
+MLFLOW_RUNS = "mlflow_runs.csv"  # the MLflow runs of the artefacts on disk
+
+
+@dataclass(frozen=True)
+class Artefact:
+    """One table or figure: its file name and what it shows, for which split and prompt style."""
+
+    stem: str  # the file name without its extension
+    kind: str  # what it shows (the drawing or table it is)
+    split: str | None = None
+    prompt: str | None = None
+
+    @property
+    def group(self) -> str:
+        """Its subcategory in the report: the same kind (and split) with every prompt style."""
+        return self.stem.removesuffix(f"_{self.prompt}") if self.prompt else self.stem
+
+    def files(self, formats: Sequence[str]) -> list[str]:
+        return [f"{self.stem}.{extension}" for extension in formats]
+
+
+def paper_tables(splits: Sequence[str], prompts: Sequence[str]) -> list[Artefact]:
+    """Per split and prompt style, the leave-one-cell-line-out means per prompt style, and the
+    numbers quoted from publications."""
+    return [
+        *(Artefact(f"{s}_{p}", "split", s, p) for s in splits for p in prompts),
+        *(Artefact(f"loco_mean_{p}", "loco_mean", prompt=p) for p in prompts),
+        Artefact("reported", "reported"),
+    ]
+
+
+def paper_figures(splits: Sequence[str], prompts: Sequence[str]) -> list[Artefact]:
+    """Metric bars per split and prompt style; per prompt style the held-out lines and the
+    composition ladder; nocot against cot."""
+    figures = [Artefact(f"metrics_{s}_{p}", "metrics", s, p) for s in splits for p in prompts]
+    for p in prompts:
+        figures.append(Artefact(f"loco_per_line_{p}", "loco_per_line", prompt=p))
+        figures.append(Artefact(f"composition_ladder_{p}", "composition_ladder", prompt=p))
+    return [*figures, Artefact("cot_vs_nocot", "cot_vs_nocot")]

@@ -1,0 +1,156 @@
+"""The prompt sources, each declared once: a kind of training prompt and the verifier scoring it.
+
+Everything else reads this module: the config checks a variant's sources and takes their default
+rewards from here, the workflow constrains the ``{source}`` wildcard and hands ``build_prompts``
+the verifier outputs a source declares, the prompt rule calls the source's builder, and the
+rewards learn which rows answer in the Gene Ontology format. Adding a source is a declaration
+here, its builder in ``rbio.data.prompts``, its rewards and the schema's list of source names
+(``docs/architecture.md``, "Adding a verifier").
+
+>>> SOURCES["go_c"].label, SOURCES["go_c"].verifier_outputs
+('GO-C', {'go_index': 'results/verifiers/go/index.parquet'})
+>>> default_rewards({"exp": 1.0, "go": 1.0})["answer"]
+2.0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from rbio.config import GoConfig, PromptsConfig
+from rbio.data import prompts
+from rbio.data.prompts import PromptRequest
+
+# GO term aspects a source takes from config verifiers.go.aspects rather than fixing its own.
+ASPECTS_FROM_CONFIG = "verifiers.go.aspects"
+
+
+@dataclass(frozen=True)
+class PromptSource:
+    """Everything the pipeline knows about one prompt source."""
+
+    name: str  # the config key (variants.*.sources) and the {source} wildcard
+    label: str  # the paper's name
+    verifier: str  # what scores its prompts
+    # Builds the source's prompt rows (``rbio.data.prompts``) from a PromptRequest.
+    build: Callable[[PromptRequest], pd.DataFrame]
+    # The rule's input name -> the verifier output the builder reads ({split}: the job's split).
+    verifier_outputs: Mapping[str, str] = field(default_factory=dict)
+    system_prompt: str = "nocot"  # a key of rbio.data.prompts.SYSTEM_PROMPTS
+    # GO aspects whose term names the rows carry (None: no GO terms; ASPECTS_FROM_CONFIG).
+    go_aspects: tuple[str, ...] | str | None = None
+    # Reward name -> weight, for a variant that names no rewards (rbio.rewards.registry).
+    default_rewards: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def uses_go_settings(self) -> bool:
+        """Its prompts depend on config verifiers.go (the rule passes it as a param)."""
+        return self.go_aspects is not None
+
+    def prompts(
+        self,
+        train: pd.DataFrame,
+        settings: PromptsConfig,
+        *,
+        seed: int,
+        go: GoConfig | None = None,
+        verifier_outputs: Mapping[str, pd.DataFrame] | None = None,
+    ) -> pd.DataFrame:
+        """This source's training prompt rows for one split's training rows (the columns of
+        docs/architecture.md); ``verifier_outputs`` by the names this source declares."""
+        given = dict(verifier_outputs or {})
+        missing = sorted(set(self.verifier_outputs) - set(given))
+        if missing:
+            raise ValueError(
+                f"source '{self.name}' needs {missing}: "
+                + ", ".join(self.verifier_outputs[name] for name in missing)
+            )
+        if self.uses_go_settings and go is None:
+            raise ValueError(f"source '{self.name}' needs the verifiers.go settings")
+        request = PromptRequest(
+            source=self.name,
+            system_prompt=self.system_prompt,
+            go_aspects=go.aspects if self.go_aspects == ASPECTS_FROM_CONFIG else self.go_aspects,
+            max_go_terms=go.max_terms_per_aspect if self.uses_go_settings else 0,
+            train=train,
+            verifier_outputs=given,
+            settings=settings,
+            seed=seed,
+        )
+        return prompts.in_contract_columns(self.build(request))
+
+
+# The rbio code's composition: total = format + 2 x answer + mention for label-like sources; GO
+# sources score what the model writes in <gene_info> instead of an answer.
+LABEL_REWARDS = {"format": 1.0, "mention": 1.0, "answer": 2.0}
+GO_REWARDS = {"format": 1.0, "mention": 1.0, "go_keyword": 1.0, "go_rouge": 1.0}
+GO_INDEX = {"go_index": "results/verifiers/go/index.parquet"}
+
+
+def _go_source(
+    name: str, label: str, aspects: tuple[str, ...] | str, verifier: str
+) -> PromptSource:
+    return PromptSource(
+        name=name,
+        label=label,
+        verifier=verifier,
+        build=prompts.go_prompts,
+        verifier_outputs=GO_INDEX,
+        system_prompt="go",
+        go_aspects=aspects,
+        default_rewards=GO_REWARDS,
+    )
+
+
+SOURCES: dict[str, PromptSource] = {
+    source.name: source
+    for source in (
+        PromptSource(
+            name="exp",
+            label="EXP",
+            verifier="PerturbQA's experimental labels (hard)",
+            build=prompts.exp_prompts,
+            default_rewards=LABEL_REWARDS,
+        ),
+        PromptSource(
+            name="mlp",
+            label="MLP",
+            verifier="the MLP verifier's P(DE) (soft)",
+            build=prompts.mlp_prompts,
+            verifier_outputs={"mlp_scores": "results/verifiers/mlp/{split}/scores.parquet"},
+            default_rewards=LABEL_REWARDS,
+        ),
+        PromptSource(
+            name="tf",
+            label="TF",
+            verifier="TranscriptFormer PMI co-expression questions (soft, off-task)",
+            build=prompts.tf_prompts,
+            verifier_outputs={"tf_questions": "results/verifiers/tf_pmi/questions.parquet"},
+            default_rewards=LABEL_REWARDS,
+        ),
+        _go_source("go_c", "GO-C", ("C",), "the genes' GO cellular component terms"),
+        _go_source("go_f", "GO-F", ("F",), "the genes' GO molecular function terms"),
+        _go_source("go_p", "GO-P", ("P",), "the genes' GO biological process terms"),
+        _go_source(
+            "go", "GO", ASPECTS_FROM_CONFIG, "the genes' GO terms of every configured aspect"
+        ),
+    )
+}
+
+# Sources whose completions start with <gene_info> (their system prompt asks for it first): the
+# format reward checks that block, the GO rewards score it.
+GO_SOURCES: frozenset[str] = frozenset(
+    name for name, source in SOURCES.items() if source.system_prompt == "go"
+)
+
+
+def default_rewards(sources: Mapping[str, float]) -> dict[str, float]:
+    """Union of the sources' default rewards; a reward shared by sources keeps its largest weight."""
+    weights: dict[str, float] = {}
+    for name in sources:
+        for reward, weight in SOURCES[name].default_rewards.items():
+            weights[reward] = max(weight, weights.get(reward, weight))
+    return weights
