@@ -16,7 +16,8 @@ def test_two_grpo_steps_log_every_reward(tmp_path: Path, monkeypatch: pytest.Mon
 
     from rbio.config import Variant
     from rbio.models import load_model_and_tokenizer
-    from rbio.rewards.registry import build_reward_functions, default_rewards
+    from rbio.rewards.registry import build_reward_functions
+    from rbio.sources import default_rewards
     from rbio.training.tiny_model import build_tiny_model
 
     folder = tmp_path / "tiny"
