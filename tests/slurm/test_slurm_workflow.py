@@ -49,17 +49,28 @@ VOLATILE_JSON_KEYS = re.compile(r"(run_id|time|second|duration|date|host|path|ur
 
 
 def _rules_by_kind(snakemake_output: str) -> tuple[set[str], set[str]]:
-    """(rules Snakemake submitted, rules it ran on the submit host) from its job announcements."""
-    submitted = set(re.findall(r"^rule (\w+):$", snakemake_output, re.M))
+    """(rules Snakemake submitted, rules it ran on the submit host) from its console.
+
+    The slurm plugin announces a submission only as "Job N has been submitted with SLURM jobid M"
+    (it prints no job block); Snakemake names the rule of job N when it finishes.
+    """
+    rule_of_job = dict(
+        re.findall(r"^Finished jobid: (\d+) \(Rule: (\w+)\)$", snakemake_output, re.M)
+    )
+    submitted_jobs = re.findall(
+        r"^Job (\d+) has been submitted with SLURM jobid", snakemake_output, re.M
+    )
+    submitted = {rule_of_job.get(job, f"unfinished job {job}") for job in submitted_jobs}
     local = set(re.findall(r"^localrule (\w+):$", snakemake_output, re.M))
     return submitted, local
 
 
-def _declared_gpus(snakemake_output: str) -> dict[str, int]:
-    """Per rule, the `gpu` resource Snakemake resolved for its jobs (profile + rule)."""
+def _declared_gpus(dry_run_output: str) -> dict[str, int]:
+    """Per rule, the `gpu` resource Snakemake resolved for its jobs (profile + rule), read from
+    the job blocks of a dry run."""
     gpus: dict[str, int] = {}
-    for block in re.split(r"\n(?=(?:local)?rule \w+:\n)", snakemake_output):
-        header = re.match(r"(?:local)?rule (\w+):\n", block)
+    for block in re.split(r"\n(?=rule \w+:\n)", dry_run_output):
+        header = re.match(r"rule (\w+):\n", block)
         resources = re.search(r"^\s+resources: (.*)$", block, re.M)
         if header and resources:
             match = re.search(r"(?:^|, )gpu=(\d+)", resources.group(1))
@@ -128,7 +139,14 @@ def test_jobs_got_the_profiles_resources(slurm_run, profile):
 
 
 def test_gpu_rules_were_submitted_with_a_gpu_request(slurm_run, profile):
-    declared = _declared_gpus(slurm_run.output)
+    # Every job of the finished run again, planned only: what Snakemake resolved for each rule.
+    plan = run_workflow(
+        slurm_run.workdir,
+        *TARGETS,
+        args=(*profile_values.slurm_command(), "--dry-run", "--forceall"),
+    )
+    declared = _declared_gpus(plan.stdout + plan.stderr)
+    assert declared, (plan.stdout + plan.stderr)[-3000:]
     jobs = slurm_run.jobs()
     for job in jobs:
         assert job.requested_gpus == declared[job.rule], job
