@@ -8,6 +8,7 @@ from rbio.config_file import load_config, read_config
 from rbio.sources import SOURCES
 from tests.helpers import REPO, TINY
 
+SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
 PAPER_VARIANTS = [
     "EXP",
     "MLP",
@@ -108,6 +109,11 @@ def test_typed_sections_round_trip_through_rule_params():
             "config key 'variants.EXP.splits': unknown value(s) ['loco_all']",
         ),
         (
+            lambda c: c["verifiers"]["mlp"].update(confidence="minmax"),
+            "config key 'verifiers.mlp.confidence': unknown value(s) ['minmax']; "
+            "valid values: ['raw', 'threshold_centred']",
+        ),
+        (
             lambda c: c["grpo"].update(per_device_train_batch_size=6),
             "not divisible by grpo.num_generations=4",
         ),
@@ -128,6 +134,28 @@ def test_schema_errors_name_the_key(tmp_path, paper_raw):
     path.write_text(yaml.safe_dump(raw))
     with pytest.raises(ConfigError, match="config key 'grpo.learning_rate'"):
         read_config(path, schema=REPO / "workflow/schemas/config.schema.yaml")
+
+
+def test_mlp_confidence_defaults_to_the_authors_and_names_its_mappings_once(tmp_path, paper_raw):
+    from rbio.verifiers.confidence import PROBABILITY_CONFIDENCES
+
+    assert read_config(REPO / "config.yaml").verifiers.mlp.confidence == "raw"  # rbio1's "1-p|p"
+    assert read_config(REPO / "config.yaml", TINY).verifiers.mlp.confidence == "raw"
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    mlp = schema["properties"]["verifiers"]["properties"]["mlp"]["properties"]
+    assert tuple(mlp["confidence"]["enum"]) == PROBABILITY_CONFIDENCES
+    for mapping in PROBABILITY_CONFIDENCES:
+        raw = copy.deepcopy(paper_raw)
+        raw["verifiers"]["mlp"]["confidence"] = mapping
+        path = tmp_path / f"{mapping}.yaml"
+        path.write_text(yaml.safe_dump(raw))
+        assert read_config(path, schema=SCHEMA).verifiers.mlp.confidence == mapping
+    raw["verifiers"]["mlp"]["confidence"] = "minmax"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(
+        ConfigError, match="config key 'verifiers.mlp.confidence': 'minmax' is not one of"
+    ):
+        read_config(path, schema=SCHEMA)
 
 
 def test_every_schema_key_has_a_description():

@@ -77,6 +77,10 @@ class MlpConfig:
     epochs: int
     batch_size: int
     learning_rate: float
+    # How the verifier's P(DE) becomes the MLP prompts' answer confidences: a name of
+    # rbio.verifiers.confidence.PROBABILITY_CONFIDENCES ("raw" is rbio1's "1-p|p"). None in the
+    # verifier's training job, which is not given it: changing it retrains no verifier.
+    confidence: str | None = None
 
 
 @dataclass(frozen=True)

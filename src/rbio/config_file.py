@@ -33,6 +33,7 @@ from rbio.config import (
 )
 from rbio.rewards.registry import REWARD_NAMES
 from rbio.sources import SOURCES, default_rewards
+from rbio.verifiers.confidence import PROBABILITY_CONFIDENCES
 
 
 def _check_names(key: str, given: list[str] | tuple[str, ...], valid: list[str] | tuple[str, ...]):
@@ -87,9 +88,11 @@ def _splits(splits: Mapping[str, Any], cell_lines: tuple[str, ...]) -> SplitsCon
 
 def _verifiers(verifiers: Mapping[str, Any]) -> VerifiersConfig:
     go = verifiers["go"]
+    mlp = verifiers["mlp"]
+    _check_names("verifiers.mlp.confidence", [mlp["confidence"]], PROBABILITY_CONFIDENCES)
     return VerifiersConfig(
         embeddings=EmbeddingsConfig(**verifiers["embeddings"]),
-        mlp=MlpConfig(**verifiers["mlp"]),
+        mlp=MlpConfig(**mlp),
         tf_pmi=TfPmiConfig(**verifiers["tf_pmi"]),
         go=GoConfig(aspects=tuple(go["aspects"]), max_terms_per_aspect=go["max_terms_per_aspect"]),
     )

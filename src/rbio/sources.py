@@ -44,6 +44,8 @@ class PromptSource:
     go_aspects: tuple[str, ...] | str | None = None
     # Reward name -> weight, for a variant that names no rewards (rbio.rewards.registry).
     default_rewards: Mapping[str, float] = field(default_factory=dict)
+    # Its answer confidences are the MLP verifier's P(DE), mapped as verifiers.mlp.confidence says.
+    uses_mlp_confidence: bool = False
 
     @property
     def uses_go_settings(self) -> bool:
@@ -57,10 +59,12 @@ class PromptSource:
         *,
         seed: int,
         go: GoConfig | None = None,
+        mlp_confidence: str | None = None,
         verifier_outputs: Mapping[str, pd.DataFrame] | None = None,
     ) -> pd.DataFrame:
         """This source's training prompt rows for one split's training rows (the columns of
-        docs/architecture.md); ``verifier_outputs`` by the names this source declares."""
+        docs/architecture.md); ``verifier_outputs`` by the names this source declares;
+        ``mlp_confidence``: config verifiers.mlp.confidence, needed where uses_mlp_confidence."""
         given = dict(verifier_outputs or {})
         missing = sorted(set(self.verifier_outputs) - set(given))
         if missing:
@@ -70,6 +74,8 @@ class PromptSource:
             )
         if self.uses_go_settings and go is None:
             raise ValueError(f"source '{self.name}' needs the verifiers.go settings")
+        if self.uses_mlp_confidence and mlp_confidence is None:
+            raise ValueError(f"source '{self.name}' needs config verifiers.mlp.confidence")
         request = PromptRequest(
             source=self.name,
             system_prompt=self.system_prompt,
@@ -79,6 +85,7 @@ class PromptSource:
             verifier_outputs=given,
             settings=settings,
             seed=seed,
+            mlp_confidence=mlp_confidence if self.uses_mlp_confidence else None,
         )
         return prompts.in_contract_columns(self.build(request))
 
@@ -122,6 +129,7 @@ SOURCES: dict[str, PromptSource] = {
             build=prompts.mlp_prompts,
             verifier_outputs={"mlp_scores": "results/verifiers/mlp/{split}/scores.parquet"},
             default_rewards=LABEL_REWARDS,
+            uses_mlp_confidence=True,
         ),
         PromptSource(
             name="tf",

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -56,13 +58,15 @@ def test_balanced_sampling_is_fifty_fifty_and_seeded():
     assert len(sample_balanced(rows, "label", limit=50, balanced=False, seed=1)) == 50
 
 
-def _build(source, config, rows, **verifier_outputs):
-    """The rule's call: the prompts section, the seed and the GO settings of the config."""
+def _build(source, config, rows, mlp_confidence=None, **verifier_outputs):
+    """The rule's call: the prompts section, the seed, the GO settings and the MLP confidence
+    mapping of the config."""
     return SOURCES[source].prompts(
         rows,
         config.prompts,
         seed=config.seed,
         go=config.verifiers.go,
+        mlp_confidence=mlp_confidence or config.verifiers.mlp.confidence,
         verifier_outputs=verifier_outputs,
     )
 
@@ -101,6 +105,56 @@ def test_mlp_source_uses_verifier_scores(config):
     assert ((p_yes >= 0.5) == (frame["label"] == 1)).all()
     with pytest.raises(ValueError, match="MLP scores miss 1 training pair"):
         _build("mlp", config, rows, mlp_scores=scores.iloc[1:])
+
+
+# A worked example: three pairs the MLP verifier scores 0.2, 0.55 and 0.7.
+WORKED_SCORES = {"G0": 0.2, "G1": 0.55, "G2": 0.7}
+# rbio1 writes the verifier's probability as it is: "1-p|p" for "no|yes".
+RAW = {"G0": "0.8|0.2", "G1": "0.45|0.55", "G2": "0.3|0.7"}
+# threshold_centred: min–max on each side of 0.5 (no: 0.2 -> 0; yes: 0.55 -> 0.625, 0.7 -> 1).
+THRESHOLD_CENTRED = {"G0": "1|0", "G1": "0.375|0.625", "G2": "0|1"}
+FLIPPED = {"0.8|0.2": "0.2|0.8", "0.45|0.55": "0.55|0.45", "0.3|0.7": "0.7|0.3",
+           "1|0": "0|1", "0.375|0.625": "0.625|0.375", "0|1": "1|0"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("mapping", "expected"), [("raw", RAW), ("threshold_centred", THRESHOLD_CENTRED)]
+)
+@pytest.mark.parametrize("templates", ["base", "all_negated"])
+def test_mlp_confidence_mappings_on_a_worked_example(config, mapping, expected, templates):
+    # The experimental labels do not matter: the verifier's verdict (p >= 0.5) is the answer.
+    rows = pd.DataFrame(
+        {"cell_line": "k562", "pert": "P", "gene": list(WORKED_SCORES), "label": [1, 0, 0]}
+    )
+    scores = rows[["cell_line", "pert", "gene"]].assign(score=list(WORKED_SCORES.values()))
+    questions = {"base": {"templates": "base"}, "all_negated": {"negated_fraction": 1.0}}
+    settings = replace(config.prompts, balanced=False, **questions[templates])
+    frame = SOURCES["mlp"].prompts(
+        rows,
+        settings,
+        seed=0,
+        mlp_confidence=mapping,
+        verifier_outputs={"mlp_scores": scores},
+    )
+    written = dict(zip(frame["gene"], frame["class_confidences"], strict=True))
+    if templates == "base":
+        assert not frame["negated"].any()
+        assert written == expected
+    else:  # a negated question asks "not DE?": its "yes" is the verifier's "no"
+        assert frame["negated"].all()
+        assert written == {gene: FLIPPED[value] for gene, value in expected.items()}
+        assert frame.set_index("gene")["label"].to_dict() == {"G0": 1, "G1": 0, "G2": 0}
+
+
+def test_mlp_source_needs_the_confidence_mapping(config):
+    rows = training_rows(n=20)
+    scores = rows[["cell_line", "pert", "gene"]].assign(score=0.5)
+    with pytest.raises(ValueError, match="verifiers.mlp.confidence"):
+        SOURCES["mlp"].prompts(
+            rows, config.prompts, seed=0, verifier_outputs={"mlp_scores": scores}
+        )
+    with pytest.raises(ValueError, match="unknown confidence mapping 'sigmoid'"):
+        _build("mlp", config, rows, mlp_confidence="sigmoid", mlp_scores=scores)
 
 
 def test_go_source_carries_terms_and_no_answer_verifier(config):

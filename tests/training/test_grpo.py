@@ -146,6 +146,43 @@ def test_job_round_trips_through_json_with_its_types(tmp_path, tiny_model_dir, e
     assert GrpoJob.from_json(tmp_path / "job.json") == job
 
 
+def test_mlp_runs_log_the_confidence_mapping_their_prompts_used(tmp_path, monkeypatch):
+    import mlflow
+
+    from rbio.data.prompts import SETTINGS_KEY, SUMMARY_FILE
+    from rbio.io import write_json
+    from rbio.training.grpo import open_mlflow_run, prompt_settings_params, training_fingerprint
+
+    def prompts_built_with(mlp_confidence: str) -> dict[str, str]:
+        folders = {}
+        for source in ("tf", "go", "mlp", "exp"):
+            folder = tmp_path / mlp_confidence / source
+            folder.mkdir(parents=True)
+            summary = {"source": source}
+            if source == "mlp":  # as rbio.data.stages.prompts writes it
+                summary[SETTINGS_KEY] = {"mlp_confidence": mlp_confidence}
+            write_json(folder / SUMMARY_FILE, summary)
+            folders[source] = str(folder)
+        return folders
+
+    # open_mlflow_run points the Trainer at its run through the environment: undone afterwards.
+    for name in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_NAME", "HF_MLFLOW_LOG_ARTIFACTS"):
+        monkeypatch.setenv(name, "")
+    cfg, base = tiny_config(), tmp_path / "base"
+    raw = grpo_job(cfg, base, base, tmp_path, "TF+GO+MLP", prompt_dirs=prompts_built_with("raw"))
+    assert prompt_settings_params(raw) == {"mlp_confidence": "raw"}
+    run = mlflow.MlflowClient().get_run(open_mlflow_run(raw))
+    assert run.data.params == {"mlp_confidence": "raw"}
+    assert open_mlflow_run(raw) == run.info.run_id  # a resumed run logs the same value again
+
+    centred = grpo_job(
+        cfg, base, base, tmp_path, "TF+GO+MLP", prompt_dirs=prompts_built_with("threshold_centred")
+    )
+    assert training_fingerprint(centred) != training_fingerprint(raw)
+    exp = grpo_job(cfg, base, base, tmp_path, "EXP", prompt_dirs=prompts_built_with("x"))
+    assert prompt_settings_params(exp) == {}
+
+
 def test_variant_naming_a_reward_the_registry_did_not_build(tmp_path):
     variant = tiny_config().variants["EXP"]
     funcs, _ = stand_in_rewards(variant)

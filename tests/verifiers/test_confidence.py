@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rbio.verifiers.confidence import threshold_centred
+from rbio.verifiers.confidence import probability_confidence, threshold_centred
 
 
 def test_sides_scale_separately() -> None:
@@ -55,3 +55,16 @@ def test_range_order_and_centre(values: list[float], threshold: float, higher: b
     significant = array >= threshold if higher else array <= threshold
     assert np.all(out[significant] >= 0.5) and np.all(out[~significant] <= 0.5)
     assert np.all(out[array == threshold] == 0.5)
+
+
+def test_raw_confidence_is_the_probability_and_checks_its_range() -> None:
+    assert probability_confidence([0.2, 0.55, 0.7], "raw").tolist() == [0.2, 0.55, 0.7]
+    assert probability_confidence([0.2, 0.55, 0.7], "threshold_centred").tolist() == pytest.approx(
+        [0.0, 0.625, 1.0]
+    )
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        probability_confidence([0.2, 1.5], "raw")
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        probability_confidence([float("nan")], "raw")
+    with pytest.raises(ValueError, match=r"valid: \['raw', 'threshold_centred'\]"):
+        probability_confidence([0.2], "minmax")

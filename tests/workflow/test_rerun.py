@@ -62,6 +62,8 @@ RERUNS = [
         {"verifiers": {"mlp": {"hidden": 32}}},
         {"train_mlp_verifier": 2, "build_prompts": 1, "evaluate_baselines": 1},
     ),
+    # Only the MLP prompts map the verifier's scores: the verifier is not retrained.
+    ({"verifiers": {"mlp": {"confidence": "threshold_centred"}}}, {"build_prompts": 1}),
     (
         {"verifiers": {"tf_pmi": {"top_fraction": 0.02}}},
         {"precompute_tf_pmi": 1, "build_prompts": 1, "evaluate_baselines": 1},

@@ -96,6 +96,13 @@ def prompt_go_settings(wildcards):
     return None
 
 
+def prompt_mlp_confidence(wildcards):
+    """verifiers.mlp.confidence for sources whose answer confidences come from the MLP verifier."""
+    if SOURCES[wildcards.source].uses_mlp_confidence:
+        return CFG.verifiers.mlp.confidence
+    return None
+
+
 def verifier_inputs(wildcards):
     """The verifier outputs a source's prompts are built from, as rbio.sources declares them."""
     outputs = SOURCES[wildcards.source].verifier_outputs
@@ -134,6 +141,11 @@ def tf_pmi_inputs(wildcards):
     """The expression backend's h5ad, when one is configured (else scanpy's bundled one)."""
     h5ad = CFG.verifiers.tf_pmi.h5ad
     return {"h5ad": h5ad} if h5ad else {}
+
+
+def mlp_verifier_settings():
+    """verifiers.mlp without confidence (it shapes the prompts built from the scores, not them)."""
+    return {k: v for k, v in as_params(CFG.verifiers.mlp).items() if k != "confidence"}
 
 
 def tf_pmi_settings():

@@ -17,5 +17,6 @@ rule build_prompts:
         prompts=as_params(CFG.prompts),
         seed=CFG.seed,
         go=prompt_go_settings,
+        mlp_confidence=prompt_mlp_confidence,
     script:
         "../scripts/build_prompts.py"

@@ -61,7 +61,7 @@ rule train_mlp_verifier:
     conda:
         "../../envs/verifiers.yaml"
     params:
-        mlp=as_params(CFG.verifiers.mlp),
+        mlp=mlp_verifier_settings(),
         seed=CFG.seed,
         cell_lines=LINES,
     script:

@@ -16,6 +16,7 @@ prompts(
     settings=from_params(PromptsConfig, snakemake.params.prompts),
     seed=snakemake.params.seed,
     go=from_params(GoConfig, go) if go else None,
+    mlp_confidence=snakemake.params.mlp_confidence,
     train_path=snakemake.input.train,
     verifier_outputs={name: path for name, path in snakemake.input.items() if name != "train"},
     out_dir=snakemake.output[0],

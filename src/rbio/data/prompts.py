@@ -9,6 +9,7 @@ answer (and the soft confidences) are flipped.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ import pandas as pd
 
 from rbio.config import CELL_LINES, PromptsConfig
 from rbio.io import atomic_path, write_json
-from rbio.verifiers.confidence import threshold_centred
+from rbio.verifiers.confidence import probability_confidence
 
 _FORMAT = (
     "The reasoning process and the answer are enclosed within <think> </think> and "
@@ -244,6 +245,8 @@ class PromptRequest:
     verifier_outputs: Mapping[str, pd.DataFrame]  # by the input names the source declares
     settings: PromptsConfig
     seed: int
+    # config verifiers.mlp.confidence, for a source whose confidences are the MLP's (else None)
+    mlp_confidence: str | None = None
 
     def sample(self, rows: pd.DataFrame, limit: int | None = None) -> pd.DataFrame:
         """Rows drawn by label as config prompts asks (50:50, capped), seeded."""
@@ -268,7 +271,10 @@ def exp_prompts(request: PromptRequest) -> pd.DataFrame:
 
 
 def mlp_prompts(request: PromptRequest) -> pd.DataFrame:
-    """PerturbQA pairs labelled and scored by the MLP verifier (``mlp_scores``)."""
+    """PerturbQA pairs labelled and scored by the MLP verifier (``mlp_scores``); its P(DE)
+    becomes the confidence of "yes" as ``request.mlp_confidence`` says (negated rows: 1 - it)."""
+    if request.mlp_confidence is None:
+        raise ValueError("MLP prompts need config verifiers.mlp.confidence")
     scores = request.verifier_outputs["mlp_scores"][["cell_line", "pert", "gene", "score"]]
     scored = request.train.merge(scores, on=["cell_line", "pert", "gene"], how="left")
     unscored = scored["score"].isna()
@@ -281,7 +287,8 @@ def mlp_prompts(request: PromptRequest) -> pd.DataFrame:
     # The verifier's own verdict decides yes/no balance: its labels are what the LLM is taught.
     scored["label"] = (scored["score"] >= 0.5).astype(np.int8)
     rows = request.sample(scored)
-    return request.de_prompts(rows, p_de=_centred(rows["score"].to_numpy(float)))
+    p_de = probability_confidence(rows["score"].to_numpy(float), request.mlp_confidence)
+    return request.de_prompts(rows, p_de=p_de)
 
 
 def tf_prompts(request: PromptRequest) -> pd.DataFrame:
@@ -332,8 +339,9 @@ def in_contract_columns(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[list(PROMPT_COLUMNS)]
 
 
-def _centred(p: np.ndarray) -> np.ndarray:
-    return np.asarray(threshold_centred(p, threshold=0.5), dtype=float)
+SUMMARY_FILE = "summary.json"  # beside a prompt dataset
+# The summary's entry of settings beyond config prompts that shaped the rows (name -> value).
+SETTINGS_KEY = "settings"
 
 
 def save_prompt_dataset(frame: pd.DataFrame, out_dir: str | Path, summary: dict) -> None:
@@ -342,7 +350,15 @@ def save_prompt_dataset(frame: pd.DataFrame, out_dir: str | Path, summary: dict)
 
     with atomic_path(out_dir) as tmp:
         Dataset.from_pandas(frame, preserve_index=False).save_to_disk(str(tmp))
-        write_json(tmp / "summary.json", summary)
+        write_json(tmp / SUMMARY_FILE, summary)
+
+
+def prompt_settings(out_dir: str | Path) -> dict[str, str]:
+    """The settings a saved prompt dataset's summary records ({} without a summary or any)."""
+    path = Path(out_dir) / SUMMARY_FILE
+    if not path.is_file():
+        return {}
+    return dict(json.loads(path.read_text()).get(SETTINGS_KEY, {}))
 
 
 def summarise(frame: pd.DataFrame) -> dict:

@@ -11,7 +11,7 @@ import pandas as pd
 from rbio.config import GoConfig, PromptsConfig
 from rbio.data import genes, perturbqa
 from rbio.data.ingest import ingest_perturbqa
-from rbio.data.prompts import save_prompt_dataset, summarise
+from rbio.data.prompts import SETTINGS_KEY, save_prompt_dataset, summarise
 from rbio.data.splits import make_split
 from rbio.io import (
     atomic_path,
@@ -116,19 +116,24 @@ def prompts(
     seed: int,
     *,
     go: GoConfig | None,
+    mlp_confidence: str | None = None,
     train_path: str,
     verifier_outputs: Mapping[str, str],
     out_dir: str,
 ) -> None:
     """One source's prompt dataset for one split (``verifier_outputs``: the parquet files the
-    source declares in ``rbio.sources``, by name)."""
+    source declares in ``rbio.sources``, by name; ``mlp_confidence``: config
+    verifiers.mlp.confidence for a source that uses it, else None)."""
     frame = SOURCES[source].prompts(
         pd.read_parquet(train_path),
         settings,
         seed=seed,
         go=go,
+        mlp_confidence=mlp_confidence,
         verifier_outputs={name: pd.read_parquet(path) for name, path in verifier_outputs.items()},
     )
     summary = {"source": source, "split": split_name, **summarise(frame)}
+    if mlp_confidence:  # a setting beyond config prompts that shaped the rows: training logs it
+        summary[SETTINGS_KEY] = {"mlp_confidence": mlp_confidence}
     save_prompt_dataset(frame, out_dir, summary)
     log.info("%s/%s: %s", source, split_name, summary)

@@ -45,6 +45,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from rbio.config import GrpoConfig, Variant, as_params, from_params, tracking_target
+from rbio.data.prompts import prompt_settings
 from rbio.io import write_json
 from rbio.models import ModelPathError, load_model_and_tokenizer
 from rbio.rewards.registry import build_reward_functions
@@ -166,23 +167,35 @@ def training_run_tags(job: GrpoJob) -> dict[str, str]:
     )
 
 
+def prompt_settings_params(job: GrpoJob) -> dict[str, str]:
+    """Settings beyond config prompts that the job's prompt datasets were built with (the MLP
+    source's ``mlp_confidence``), as MLflow params: read from the datasets' summaries, so they say
+    what the rows hold, not what the config says now. {} for a variant without such a source."""
+    params: dict[str, str] = {}
+    for source in sorted(job.variant.sources):
+        if source in job.prompt_dirs:
+            params.update(prompt_settings(job.prompt_dirs[source]))
+    return params
+
+
 def training_fingerprint(job: GrpoJob) -> str:
     """Hash of what determines the training trajectory (not evaluation or reporting settings)."""
     # Checkpoint cadence and logging do not change the trajectory: they may change on resume.
     cadence = ("save_steps", "save_total_limit", "logging_steps")
     grpo = {k: v for k, v in job.grpo.items() if k not in cadence}
-    blob = json.dumps(
-        {
-            "grpo": grpo,
-            "seed": job.seed,
-            "model_base": job.model_base,
-            "split": job.split,
-            "sources": job.variant.sources,
-            "rewards": job.variant.rewards,
-        },
-        sort_keys=True,
-        default=str,
-    )
+    settings = {
+        "grpo": grpo,
+        "seed": job.seed,
+        "model_base": job.model_base,
+        "split": job.split,
+        "sources": job.variant.sources,
+        "rewards": job.variant.rewards,
+    }
+    # Only where there are any, so checkpoints of variants without such a source still resume.
+    prompt_params = prompt_settings_params(job)
+    if prompt_params:
+        settings["prompt_settings"] = prompt_params
+    blob = json.dumps(settings, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
@@ -195,8 +208,8 @@ def check_checkpoint_fingerprint(job: GrpoJob) -> None:
         if stored != current and latest_checkpoint(job.checkpoint_dir) is not None:
             raise RuntimeError(
                 f"checkpoints in {job.checkpoint_dir} were written with other training settings "
-                f"(fingerprint {stored}, now {current}: grpo, seed, model, sources or rewards "
-                "changed); delete that folder to train from scratch"
+                f"(fingerprint {stored}, now {current}: grpo, seed, model, sources, rewards or "
+                "prompt settings changed); delete that folder to train from scratch"
             )
     write_json(path, {"fingerprint": current})
 
@@ -230,6 +243,9 @@ def open_mlflow_run(job: GrpoJob) -> str:
     else:  # resumed: the model it will write may come from other code (provenance tags)
         for key, value in training_run_tags(job).items():
             client.set_tag(run_id, key, value)
+    # Part of the fingerprint: a resumed run logs the values it already has.
+    for key, value in prompt_settings_params(job).items():
+        client.log_param(run_id, key, value)
     # transformers' MLflowCallback resumes the run named by MLFLOW_RUN_ID.
     os.environ["MLFLOW_RUN_ID"] = run_id
     os.environ["MLFLOW_EXPERIMENT_NAME"] = experiment_name

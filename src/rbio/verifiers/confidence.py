@@ -1,4 +1,16 @@
-"""Soft verifier scores as answer confidences: rbio's threshold-centred min–max scaling.
+"""Soft verifier scores as answer confidences.
+
+Two mappings of a verifier's P(yes) to the confidence of "yes" (config
+``verifiers.mlp.confidence``, :data:`PROBABILITY_CONFIDENCES`): ``raw`` keeps the probability, as
+rbio1's code writes the MLP verifier's output ("1-p|p"); ``threshold_centred`` rescales it with
+the threshold-centred min–max scaling below, which the TF (PMI) verifier always uses.
+
+>>> probability_confidence([0.2, 0.55, 0.7], "raw").tolist()
+[0.2, 0.55, 0.7]
+>>> probability_confidence([0.2, 0.55, 0.7], "threshold_centred").round(4).tolist()
+[0.0, 0.625, 1.0]
+
+Threshold-centred min–max scaling:
 
 Values on the significant side of the threshold map to [0.5, 1], the others to [0, 0.5], the
 threshold itself to 0.5; each side is min–max scaled on its own, so an asymmetric score range
@@ -57,3 +69,28 @@ def threshold_centred(
     if not higher_is_significant:
         result = 1.0 - result
     return np.clip(result, 0.0, 1.0)
+
+
+# Names of config verifiers.mlp.confidence (the schema's enum lists the same names).
+PROBABILITY_CONFIDENCES: tuple[str, ...] = ("raw", "threshold_centred")
+
+
+def probability_confidence(
+    p_yes: Sequence[float] | npt.ArrayLike, mapping: str
+) -> npt.NDArray[np.float64]:
+    """The confidence of "yes" for each verifier probability ``p_yes``, by ``mapping``.
+
+    ``raw``: the probability itself (rbio1). ``threshold_centred``: min–max scaled on each side
+    of 0.5 over the given rows, so the most confident row of each side reaches 0 or 1; it
+    depends on which rows were sampled and overstates an under-confident verifier.
+    """
+    if mapping not in PROBABILITY_CONFIDENCES:
+        raise ValueError(
+            f"unknown confidence mapping {mapping!r}; valid: {list(PROBABILITY_CONFIDENCES)}"
+        )
+    array = np.asarray(p_yes, dtype=np.float64)
+    if mapping == "threshold_centred":
+        return threshold_centred(array, threshold=0.5)
+    if array.size and not np.all((array >= 0.0) & (array <= 1.0)):
+        raise ValueError("raw confidences need probabilities in [0, 1] (a NaN or a logit?)")
+    return array.copy()
