@@ -171,7 +171,9 @@ def test_mlp_runs_log_the_confidence_mapping_their_prompts_used(tmp_path, monkey
     cfg, base = tiny_config(), tmp_path / "base"
     raw = grpo_job(cfg, base, base, tmp_path, "TF+GO+MLP", prompt_dirs=prompts_built_with("raw"))
     assert prompt_settings_params(raw) == {"mlp_confidence": "raw"}
-    run = mlflow.MlflowClient().get_run(open_mlflow_run(raw))
+    # The store this test's environment names (another test may have set a global URI).
+    client = mlflow.MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+    run = client.get_run(open_mlflow_run(raw))
     assert run.data.params == {"mlp_confidence": "raw"}
     assert open_mlflow_run(raw) == run.info.run_id  # a resumed run logs the same value again
 
