@@ -244,7 +244,9 @@ def _parse_or_none(parse: Parser, text: str | None) -> str | None:
     return parse(text) if text is not None else None
 
 
-def p_yes(greedy_answer: str | None, sample_answers: list[str | None], unreadable_is_no: bool):
+def p_yes(
+    greedy_answer: str | None, sample_answers: list[str | None], unreadable_is_no: bool
+) -> float:
     """P(yes) of one question: share of "yes" among its samples (all samples when an unreadable
     one counts as "no", else the readable ones), else its greedy answer as 1/0; NaN when the
     answers read give no P(yes) (strict protocol only: such a row is not kept).
@@ -399,7 +401,8 @@ def load_for_evaluation(model_dir: str, checkpoint_dir: str | None):
 
 def run_evaluation(request: EvaluationRequest) -> pd.DataFrame:
     """Generate, parse (the conservative protocol with the rewards' parser: one definition of
-    "the model said yes"; the strict one with the paper's) and score under both protocols; write predictions.parquet, metrics.parquet and evaluation.json atomically."""
+    "the model said yes"; the strict one with the paper's) and score under both protocols;
+    write predictions.parquet, metrics.parquet and evaluation.json atomically."""
     rows = read_test_rows(request.test_parquet)
     conversations = question_messages(rows, request.prompt_style)
     started = time.perf_counter()
