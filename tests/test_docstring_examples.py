@@ -19,6 +19,7 @@ MODULES = [
     "rbio.sources",
     "rbio.reporting.artefacts",
     "rbio.tracking",
+    "rbio.evaluation.generate",
 ]
 
 

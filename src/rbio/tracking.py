@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from rbio import provenance
+from rbio.evaluation.metrics import HEADLINE_PROTOCOL
 
 RUN_TAGS: tuple[str, ...] = ("variant", "split", "seed", "stage")
 EVALUATION_TAGS: tuple[str, ...] = (
@@ -59,12 +60,18 @@ def run_tags(
     return {key: str(value) for key, value in {**identity, **evaluation, **provenance_tags}.items()}
 
 
-def metric_key(metric: str, stratum: str) -> str:
-    """MLflow metric name: ``f1`` for all rows, ``f1.pair_seen_elsewhere_true`` for a stratum."""
+def metric_key(metric: str, stratum: str, protocol: str = HEADLINE_PROTOCOL) -> str:
+    """MLflow metric name: ``f1`` for all rows, ``f1.pair_seen_elsewhere_true`` for a stratum,
+    prefixed by any protocol but the headline one (``strict.f1``).
+
+    >>> metric_key("mcc", "pert_seen_elsewhere=False", "strict")
+    'strict.mcc.pert_seen_elsewhere_false'
+    """
+    prefix = "" if protocol == HEADLINE_PROTOCOL else f"{protocol}."
     if stratum == "all":
-        return metric
+        return _UNSAFE.sub("_", prefix + metric)
     column, _, flag = stratum.partition("=")
-    return _UNSAFE.sub("_", f"{metric}.{column}_{flag.lower()}")
+    return _UNSAFE.sub("_", f"{prefix}{metric}.{column}_{flag.lower()}")
 
 
 @contextlib.contextmanager
@@ -104,13 +111,15 @@ def log_evaluation_run(
     missing = sorted({*RUN_TAGS, "provenance_digest"} - set(tags))
     if missing:
         raise ValueError(f"MLflow evaluation run needs tag(s) {missing}")
+    if "protocol" not in metrics:  # a table of one protocol (hand-made): the headline one
+        metrics = metrics.assign(protocol=HEADLINE_PROTOCOL)
     values = {
-        metric_key(row.metric, row.stratum): float(row.value)
+        metric_key(row.metric, row.stratum, row.protocol): float(row.value)
         for row in metrics.itertuples(index=False)
         if row.value is not None and not math.isnan(row.value)
     }
     values |= {
-        metric_key(f"{row.metric}_ci_{side}", row.stratum): float(bound)
+        metric_key(f"{row.metric}_ci_{side}", row.stratum, row.protocol): float(bound)
         for row in metrics.itertuples(index=False)
         if row.stratum == "all"
         for side, bound in (("low", row.ci_low), ("high", row.ci_high))

@@ -20,7 +20,7 @@ from rbio.evaluation.baselines import (
     prior_scores,
     tf_pmi_scores,
 )
-from rbio.evaluation.metrics import METRIC_COLUMNS
+from rbio.evaluation.metrics import METRIC_COLUMNS, PROTOCOLS
 
 
 def _rows(records):
@@ -141,8 +141,16 @@ def test_evaluate_baselines_writes_every_baseline(tmp_path):
     for name in BASELINES:
         table = pd.read_parquet(out / name / "metrics.parquet")
         assert list(table.columns) == list(METRIC_COLUMNS)
+        # A baseline reads no answer: both protocols keep every row and agree.
+        conservative, strict = (
+            table[table.protocol == p].drop(columns="protocol") for p in PROTOCOLS
+        )
+        pd.testing.assert_frame_equal(
+            conservative.reset_index(drop=True), strict.reset_index(drop=True)
+        )
+        assert (table.query("metric == 'coverage' and n > 0").value == 1.0).all()
     value = {
-        name: table.query("stratum == 'all'").set_index("metric")["value"]
+        name: table.query("stratum == 'all' and protocol == 'strict'").set_index("metric")["value"]
         for name, table in tables.items()
     }
     assert value["majority"]["mcc"] == 0.0 and value["majority"]["tnr"] == 1.0

@@ -18,6 +18,7 @@ from rbio.evaluation.generate import (
     question_messages,
     read_test_rows,
     run_evaluation,
+    score_predictions,
 )
 from rbio.evaluation.metrics import METRIC_COLUMNS
 from rbio.models import load_model_and_tokenizer
@@ -66,7 +67,8 @@ def test_unparseable_greedy_answer_is_scored_no_and_counted():
     )
     assert frame["answer"].tolist() == ["yes", None, None, "no"]
     assert frame["predicted"].tolist() == [1, 0, 0, 0]  # unparseable -> "no"
-    assert frame["p_yes"].tolist() == [0.5, 0.5, 1.0, 0.0]  # none parsed -> 0.5
+    # Conservative: an unreadable sample is a "no" in P(yes) too, as in the hard metrics.
+    assert frame["p_yes"].tolist() == [0.5, 0.0, 1.0, 0.0]
     assert frame["unparseable"].tolist() == [False, True, True, False]
     assert frame["unparseable_samples"].tolist() == [0.0, 1.0, 0.0, 0.5]
 
@@ -82,7 +84,7 @@ def test_missing_completions_are_unparseable_whatever_the_parser():
     frame = predictions_frame(rows, completions, settings, strict_parser)
     assert frame["greedy_answer"].tolist() == [None, "yes"]
     assert frame["sample_answers"].tolist() == [["yes", None], [None, None]]
-    assert frame["p_yes"].tolist() == [1.0, 0.5]
+    assert frame["p_yes"].tolist() == [0.5, 0.0]
     assert frame["unparseable_samples"].tolist() == [0.5, 1.0]
     assert frame["predicted"].tolist() == [0, 1]
 
@@ -100,7 +102,7 @@ def test_majority_of_samples_without_greedy():
 def test_greedy_only_scores_with_the_greedy_answer():
     settings = GenerationSettings(greedy=True, num_samples=0)
     frame = _frame(["<answer>yes</answer>", "x"], [[], []], [0, 1], settings)
-    assert frame["p_yes"].tolist() == [1.0, 0.5]
+    assert frame["p_yes"].tolist() == [1.0, 0.0]
     assert frame["predicted"].tolist() == [1, 0]
 
 
@@ -150,8 +152,51 @@ def test_run_evaluation_writes_predictions_and_metrics(tiny_model_dir, test_parq
     assert len(predictions) == len(pd.read_parquet(test_parquet))
     assert {"pert", "gene", "samples", "sample_answers", "p_yes", "answer"} <= set(predictions)
     assert list(pd.read_parquet(out / "metrics.parquet").columns) == list(METRIC_COLUMNS)
-    unparseable = metrics.query("metric == 'unparseable' and stratum == 'all'").value.item()
+    unparseable = metrics.query(
+        "metric == 'unparseable' and stratum == 'all' and protocol == 'conservative'"
+    ).value.item()
     assert 0 <= unparseable <= 1
-    assert np.isfinite(metrics.query("metric == 'mcc' and stratum == 'all'").value.item())
+    everything = metrics.query("stratum == 'all'").set_index(["protocol", "metric"])["value"]
+    assert np.isfinite(everything["conservative", "mcc"])
+    assert everything["conservative", "coverage"] == 1.0
+    assert 0 <= everything["strict", "coverage"] <= 1
     sidecar = json.loads((out / "evaluation.json").read_text())
     assert sidecar["questions"] == len(predictions) and sidecar["engine"] == "hf"
+
+
+def test_protocols_on_a_constructed_frame():
+    # Rows 0-1 answer "Yes.": lenient yes, strict unreadable (dropped); rows 2-5 answer bare.
+    yes_dot, yes, no = "<answer>Yes.</answer>", "<answer>yes</answer>", "<answer>no</answer>"
+    settings = GenerationSettings(greedy=True, num_samples=0)
+    frame = _frame([yes_dot, yes_dot, no, yes, yes, no], [[]] * 6, [1, 1, 0, 0, 1, 0], settings)
+    assert frame["strict_kept"].tolist() == [False, False, True, True, True, True]
+    metrics = score_predictions(frame, n_bootstrap=0, seed=0).query("stratum == 'all'")
+    value = metrics.set_index(["protocol", "metric"])["value"]
+    n = metrics.groupby("protocol")["n"].first()
+    assert n["conservative"] == 6 and value["conservative", "coverage"] == 1.0
+    assert [value["conservative", c] for c in ("tp", "fp", "tn", "fn")] == [3, 1, 2, 0]
+    assert n["strict"] == 4 and value["strict", "coverage"] == pytest.approx(4 / 6)
+    assert [value["strict", c] for c in ("tp", "fp", "tn", "fn")] == [1, 1, 2, 0]
+
+
+def test_unreadable_is_no_for_hard_answer_and_p_yes_alike_under_conservative():
+    junk = "I think so"
+    settings = GenerationSettings(greedy=True, num_samples=0)
+    frame = _frame([junk, "<answer>yes</answer>"], [[], []], [1, 0], settings)
+    # Same "no" in the ranking as in the hard metrics (it was 0.5 for the AUROC before).
+    assert frame["score"].tolist() == [0.0, 1.0] and frame["predicted"].tolist() == [0, 1]
+    assert frame["strict_kept"].tolist() == [False, True]
+
+
+def test_sampled_p_yes_per_protocol():
+    yes, no, yes_dot = "<answer>yes</answer>", "<answer>no</answer>", "<answer>Yes.</answer>"
+    settings = GenerationSettings(greedy=False, num_samples=4)
+    samples = [[yes, no, yes_dot, "?"], [yes_dot, yes_dot, "?", "?"], ["?"] * 4]
+    frame = _frame([None] * 3, samples, [1, 1, 0], settings)
+    # Conservative: share of "yes" among all samples (lenient read), unreadable = "no".
+    assert frame["p_yes"].tolist() == [0.5, 0.5, 0.0]
+    assert frame["answer"].tolist() == ["no", "no", None]  # 2 of 4 is a tie: "no"
+    # Strict: share among the readable samples; kept when at least one sample is readable.
+    assert frame["strict_p_yes"].tolist()[:1] == [0.5]
+    assert frame["strict_kept"].tolist() == [True, False, False]
+    assert np.isnan(frame["strict_score"].tolist()[1:]).all()

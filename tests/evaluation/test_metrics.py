@@ -133,7 +133,9 @@ def test_metrics_table_schema_strata_and_seeded_cis():
     table = metrics_table(rows, n_bootstrap=100, seed=1, rate_columns=("unparseable",))
     assert list(table.columns) == list(METRIC_COLUMNS)
     assert set(table.stratum) == set(STRATA)
-    assert set(table.metric) == set(METRICS) | {"unparseable"}
+    assert set(table.metric) == set(METRICS) | {"unparseable", "coverage"}
+    assert set(table.protocol) == {"conservative"}
+    assert (table.query("metric == 'coverage' and n > 0").value == 1.0).all()
     empty = table[table.stratum == "pert_seen_elsewhere=False"]
     assert (empty.n == 0).all() and empty.value.isna().all()
     f1 = table[(table.metric == "f1") & (table.stratum == "all")].iloc[0]

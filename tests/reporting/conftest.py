@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from rbio.evaluation.baselines import BASELINES
-from rbio.evaluation.metrics import metrics_table
+from rbio.evaluation.metrics import metrics_table, same_under_every_protocol
 
 VARIANTS = ["EXP", "MLP", "TF", "TF+GO+MLP", "TF+GO+MLP+EXP"]
 SPLITS = ["loco_k562", "loco_rpe1", "single_rpe1"]
@@ -34,7 +34,17 @@ def _cached(skill: float, seed: int) -> pd.DataFrame:
             "unparseable": rng.random(n) < 0.05,
         }
     )
-    return metrics_table(rows, n_bootstrap=20, seed=seed, rate_columns=("unparseable",))
+    conservative = metrics_table(rows, n_bootstrap=20, seed=seed, rate_columns=("unparseable",))
+    # The strict protocol drops the unreadable answers (here: the unparseable ones).
+    strict = metrics_table(
+        rows.assign(kept=~rows["unparseable"]),
+        n_bootstrap=20,
+        seed=seed,
+        rate_columns=("unparseable",),
+        protocol="strict",
+        kept_column="kept",
+    )
+    return pd.concat([conservative, strict], ignore_index=True)
 
 
 def _metrics(skill: float, seed: int) -> pd.DataFrame:
@@ -42,7 +52,7 @@ def _metrics(skill: float, seed: int) -> pd.DataFrame:
     table = _cached(round(skill, 1), seed % 3).copy()
     shift = np.random.default_rng(seed).normal(0, 0.02)
     for column in ("value", "ci_low", "ci_high"):
-        keep = ~table["metric"].isin(["tp", "fp", "tn", "fn"])
+        keep = ~table["metric"].isin(["tp", "fp", "tn", "fn", "coverage"])
         table.loc[keep, column] = table.loc[keep, column] + shift
     return table
 
@@ -67,7 +77,9 @@ def metrics_entries(tmp_path_factory):
             seed += 1
             path = root / "baselines" / split / baseline / "metrics.parquet"
             path.parent.mkdir(parents=True)
-            _metrics(0.1 * i, seed).to_parquet(path)
+            # A baseline reads no answer: the same values under both protocols.
+            conservative = _metrics(0.1 * i, seed).query("protocol == 'conservative'")
+            same_under_every_protocol(conservative).to_parquet(path)
             entries.append(
                 dict(model=baseline, kind="baseline", split=split, prompt="", path=str(path))
             )

@@ -17,7 +17,13 @@ from rbio.reporting.artefacts import (
 )
 from rbio.reporting.figures import write_figures
 from rbio.reporting.reported import reported_long
-from rbio.reporting.tables import collect_metrics, loco_mean_table, split_table, write_tables
+from rbio.reporting.tables import (
+    collect_metrics,
+    loco_mean_table,
+    split_prevalence,
+    split_table,
+    write_tables,
+)
 from tests.reporting.conftest import PROMPTS, SPLITS, VARIANTS
 
 
@@ -31,15 +37,23 @@ def test_tables_list_every_model_and_baseline(metrics_entries, tmp_path):
     for split in SPLITS:
         for prompt in PROMPTS:
             table = pd.read_csv(tmp_path / f"{split}_{prompt}.csv")
-            assert table["model"].tolist() == [*VARIANTS, "base", *BASELINES]
+            models = [*VARIANTS, "base", *BASELINES]
+            assert table["protocol"].tolist() == ["conservative"] * len(models) + ["strict"] * len(
+                models
+            )  # two blocks, the project's protocol first
+            assert table["model"].tolist() == models * 2
+            assert {"coverage", "unparseable"} <= set(table)
             assert {"f1", "f1_ci_low", "f1_ci_high", "mcc", "auroc_per_gene"} <= set(table)
             markdown = (tmp_path / f"{split}_{prompt}.md").read_text()
             assert all(f"| {name} |" in markdown for name in [*VARIANTS, *BASELINES])
             assert "MCC by stratum" in markdown
+            assert "DE prevalence" in markdown and "strict (the paper" in markdown
+            assert "P(yes) is the share" in markdown
             latex = (tmp_path / f"{split}_{prompt}.tex").read_text()
             assert r"\begin{tabular}" in latex and "TF+GO+MLP" in latex and "gene\\_prior" in latex
     loco = pd.read_csv(tmp_path / "loco_mean_nocot.csv")
     assert (loco["splits"] == 2).all()  # two loco splits in the fixture, not single_rpe1
+    assert set(loco["protocol"]) == {"conservative", "strict"}
 
 
 def test_reported_numbers_stay_apart_and_marked(metrics_entries, tmp_path):
@@ -80,3 +94,20 @@ def test_figures_without_data_explain_why(tmp_path, metrics_entries):
     frame = collect_metrics([e for e in metrics_entries if e["prompt"] != "cot"])
     written = write_figures(frame, tmp_path, splits=["single_rpe1"], prompts=["nocot"])
     assert (tmp_path / "cot_vs_nocot.png") in written  # "only prompt style(s) ['nocot']" panel
+
+
+def test_split_table_per_protocol_with_coverage(metrics_entries):
+    frame = collect_metrics(metrics_entries)
+    conservative = split_table(frame, "loco_k562", "cot").set_index("model")
+    strict = split_table(frame, "loco_k562", "cot", protocol="strict").set_index("model")
+    assert (conservative["coverage"] == 1.0).all()
+    trained = strict[strict["kind"] == "trained"]
+    assert (trained["coverage"] < 1).all() and (
+        trained["n"] < conservative.loc[trained.index, "n"]
+    ).all()
+    baselines = strict[strict["kind"] == "baseline"].index
+    pd.testing.assert_frame_equal(
+        strict.loc[baselines].drop(columns="protocol"),
+        conservative.loc[baselines].drop(columns="protocol"),
+    )
+    assert 0 < split_prevalence(frame, "loco_k562") < 0.5  # the fixture's ~15% DE

@@ -15,6 +15,7 @@ from rbio.rewards.parsing import (
     ParseCache,
     completion_text,
     parse_answer,
+    parse_answer_strict,
     parse_completion,
     string_list,
 )
@@ -60,6 +61,32 @@ from rbio.rewards.parsing import (
 )
 def test_parse_answer(text: str, expected: str | None) -> None:
     assert parse_answer(text) == expected
+
+
+# (completion, strict reading, lenient reading): the two evaluation protocols side by side.
+@pytest.mark.parametrize(
+    ("text", "strict", "lenient"),
+    [
+        ("<answer>yes</answer>", "yes", "yes"),
+        ("<think>x</think><answer>  No\n</answer>", "no", "no"),
+        ("<ANSWER>YES</ANSWER>", "yes", "yes"),
+        ("<answer>Yes.</answer>", None, "yes"),
+        ("<answer>**No**</answer>", None, "no"),
+        ("<answer>The answer is yes</answer>", None, "yes"),
+        ("<answer>yes</answer><answer>no</answer>", "yes", None),  # strict: the first block
+        ("<answer>no</answer><answer>no</answer>", "no", None),
+        ("<answer><think>x</think>yes</answer>", None, None),
+        ("<answer>yes", None, None),
+        ("</answer>yes<answer>", None, None),
+        ("yes", None, None),
+        ("", None, None),
+        (None, None, None),
+        ([{"role": "assistant", "content": "<answer>no</answer>"}], "no", "no"),
+    ],
+)
+def test_strict_and_lenient_readings(text, strict, lenient) -> None:
+    assert parse_answer_strict(text) == strict
+    assert parse_answer(text) == lenient
 
 
 def test_completion_text_forms() -> None:

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rbio.evaluation.metrics import metrics_table
+from rbio.evaluation.metrics import metrics_table, same_under_every_protocol
 from rbio.io import write_json, write_parquet
 
 log = logging.getLogger(__name__)
@@ -284,9 +284,10 @@ def evaluate_baselines(
     tables = {}
     for name in thresholds:
         rows = scores.assign(score=scores[f"{name}_score"], predicted=scores[f"{name}_predicted"])
-        tables[name] = metrics_table(rows, n_bootstrap=n_bootstrap, seed=seed, what=name)
+        table = metrics_table(rows, n_bootstrap=n_bootstrap, seed=seed, what=name)
+        tables[name] = same_under_every_protocol(table)
         write_parquet(tables[name], out_dir / name / "metrics.parquet")
-        summary = tables[name].query("stratum == 'all'").set_index("metric")["value"]
+        summary = table.query("stratum == 'all'").set_index("metric")["value"]
         log.info(
             "%s: F1 %.3f MCC %.3f BA %.3f AUROC/gene %.3f (threshold %s)",
             name, summary["f1"], summary["mcc"], summary["balanced_accuracy"],

@@ -6,16 +6,22 @@ sorted by length, left-padded and generated in batches; ``num_samples`` sampled 
 question come from one ``generate`` call with ``num_return_sequences``. vLLM is used instead when
 it is installed and CUDA is present (``engine="auto"``), for plain model folders.
 
-What is scored (documented in the README's evaluation section):
+What is scored (documented in the README's evaluation section), under each protocol of
+``rbio.evaluation.metrics.PROTOCOLS``:
 - the hard answer is the greedy answer when ``greedy`` is on (the authors' inference script),
   else the majority of the samples (a tie counts as "no");
-- P(yes) is the share of "yes" among the *parsed* samples (0.5 when none parsed: no
-  information); without samples it is the greedy answer (1/0, 0.5 when unparseable). P(yes)
-  ranks the rows for the AUROCs;
-- an unparseable hard answer stays in the denominator and is scored as "no": the model did not
-  claim differential expression. A model that never answers then scores exactly like the
-  majority baseline (TPR 0, TNR 1, MCC 0), never better; its rate is reported beside every
-  table as metric ``unparseable`` (and ``unparseable_samples`` for samples).
+- P(yes) ranks the rows for the AUROCs. With samples it is the share of "yes" among them,
+  without samples the greedy answer as 1/0;
+- ``conservative`` (lenient parse, columns ``answer``, ``p_yes``, ``predicted``, ``score``): an
+  unreadable answer is a "no" everywhere: it stays in the denominator of the hard metrics, and
+  an unreadable sample counts as "no" in P(yes) (the share is over *all* samples). The model did
+  not claim differential expression, so a model that never answers scores exactly like the
+  majority baseline (TPR 0, TNR 1, MCC 0, AUROC 0.5), never better; the rate is reported beside
+  every table as metric ``unparseable`` (and ``unparseable_samples`` for samples);
+- ``strict`` (the paper's bare yes/no, columns ``strict_*``): a row is kept when its hard answer
+  is readable (greedy: the greedy answer; majority: at least one readable sample), P(yes) is the
+  share of "yes" among the *readable* samples (the greedy answer as 1/0 when no sample is
+  readable), and unkept rows are dropped from the metrics (``coverage``).
 """
 
 from __future__ import annotations
@@ -33,11 +39,11 @@ import numpy as np
 import pandas as pd
 
 from rbio.data.prompts import build_messages
-from rbio.evaluation.metrics import STRATUM_COLUMNS, metrics_table
+from rbio.evaluation.metrics import HEADLINE_PROTOCOL, PROTOCOLS, STRATUM_COLUMNS, metrics_table
 from rbio.evaluation.published import load_checkpoint_into
 from rbio.io import write_json, write_parquet
 from rbio.models import load_model_and_tokenizer, load_tokenizer
-from rbio.rewards.parsing import parse_answer
+from rbio.rewards.parsing import parse_answer, parse_answer_strict
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -238,68 +244,125 @@ def _parse_or_none(parse: Parser, text: str | None) -> str | None:
     return parse(text) if text is not None else None
 
 
+def p_yes(
+    greedy_answer: str | None, sample_answers: list[str | None], unreadable_is_no: bool
+) -> float:
+    """P(yes) of one question: share of "yes" among its samples (all samples when an unreadable
+    one counts as "no", else the readable ones), else its greedy answer as 1/0; NaN when the
+    answers read give no P(yes) (strict protocol only: such a row is not kept).
+
+    >>> p_yes(None, ["yes", None, "no", "yes"], unreadable_is_no=True)
+    0.5
+    >>> p_yes(None, ["yes", None, "no", "yes"], unreadable_is_no=False)
+    0.6666666666666666
+    >>> p_yes(None, [], unreadable_is_no=True), p_yes("yes", [None], unreadable_is_no=False)
+    (0.0, 1.0)
+    """
+    readable = [answer for answer in sample_answers if answer is not None]
+    pool = sample_answers if unreadable_is_no else readable
+    if pool:
+        return sum(answer == "yes" for answer in pool) / len(pool)
+    if greedy_answer is not None or unreadable_is_no:
+        return float(greedy_answer == "yes")
+    return math.nan
+
+
+def hard_answer(
+    greedy_answer: str | None, sample_answers: list[str | None], share_yes: float, greedy: bool
+) -> str | None:
+    """The scored answer: the greedy one, or the samples' majority by ``share_yes`` (a tie is
+    "no"); None (unreadable) when no sample was read."""
+    if greedy:
+        return greedy_answer
+    if all(answer is None for answer in sample_answers):
+        return None
+    return "yes" if share_yes > 0.5 else "no"
+
+
+def _protocol_columns(
+    greedy_answers: list[str | None],
+    sample_answers: list[list[str | None]],
+    greedy: bool,
+    unreadable_is_no: bool,
+) -> dict[str, list]:
+    shares = [
+        p_yes(g, answers, unreadable_is_no)
+        for g, answers in zip(greedy_answers, sample_answers, strict=True)
+    ]
+    hard = [
+        hard_answer(g, answers, share, greedy)
+        for g, answers, share in zip(greedy_answers, sample_answers, shares, strict=True)
+    ]
+    return {
+        "p_yes": shares,
+        "answer": hard,
+        "predicted": [int(answer == "yes") for answer in hard],
+        "score": shares,
+    }
+
+
 def predictions_frame(
     rows: pd.DataFrame,
     completions: Completions,
     settings: GenerationSettings,
-    parse: Parser,
+    parse: Parser = parse_answer,
+    strict_parse: Parser = parse_answer_strict,
 ) -> pd.DataFrame:
-    """One row per test question: completions, parsed answers, P(yes), the scored prediction."""
+    """One row per test question: completions, parsed answers, P(yes), the scored prediction,
+    under both protocols (the conservative one with ``parse``, the strict one, columns
+    ``strict_*``, with ``strict_parse``)."""
     frame = rows[list(PREDICTION_KEY_COLUMNS)].copy().reset_index(drop=True)
     frame["label"] = frame["label"].astype(int)
-    # A missing completion (None: not generated) is an unparseable answer, whatever ``parse`` is.
-    greedy_answers = [_parse_or_none(parse, text) for text in completions.greedy]
-    sample_answers = [
-        [_parse_or_none(parse, text) for text in texts] for texts in completions.samples
-    ]
-    p_yes, n_parsed = [], []
-    for greedy_answer, answers in zip(greedy_answers, sample_answers, strict=True):
-        parsed = [answer for answer in answers if answer is not None]
-        n_parsed.append(len(parsed))
-        if parsed:
-            p_yes.append(sum(answer == "yes" for answer in parsed) / len(parsed))
-        elif not answers and greedy_answer is not None:
-            p_yes.append(1.0 if greedy_answer == "yes" else 0.0)
-        else:
-            p_yes.append(0.5)
     frame["greedy_completion"] = completions.greedy
-    frame["greedy_answer"] = greedy_answers
     frame["samples"] = completions.samples
-    frame["sample_answers"] = sample_answers
-    frame["n_parsed_samples"] = n_parsed
-    frame["p_yes"] = p_yes
-    if settings.greedy:
-        hard = frame["greedy_answer"]
-    else:
-        hard = pd.Series(
-            [
-                ("yes" if p > 0.5 else "no") if k else None
-                for p, k in zip(p_yes, n_parsed, strict=True)
-            ]
+    for prefix, reader, unreadable_is_no in (("", parse, True), ("strict_", strict_parse, False)):
+        # A missing completion (None: not generated) is unreadable, whatever the parser is.
+        greedy_answers = [_parse_or_none(reader, text) for text in completions.greedy]
+        sample_answers = [
+            [_parse_or_none(reader, text) for text in texts] for texts in completions.samples
+        ]
+        frame[f"{prefix}greedy_answer"] = greedy_answers
+        frame[f"{prefix}sample_answers"] = sample_answers
+        columns = _protocol_columns(
+            greedy_answers, sample_answers, settings.greedy, unreadable_is_no
         )
-    frame["answer"] = hard
-    frame["unparseable"] = hard.isna().to_numpy()
-    answered_yes = (hard == "yes").to_numpy()
-    # Unparseable: no claim of DE, i.e. "no"; its rate is reported next to every metric.
-    frame["predicted"] = answered_yes.astype(int)
-    frame["score"] = frame["p_yes"].astype(float)
+        for name, values in columns.items():
+            frame[f"{prefix}{name}"] = values
+    frame["strict_kept"] = frame["strict_answer"].notna()
+    n_parsed = [sum(a is not None for a in answers) for answers in frame["sample_answers"]]
+    frame["n_parsed_samples"] = n_parsed
+    frame["unparseable"] = frame["answer"].isna().to_numpy()
     n_samples = max(settings.num_samples, 1)
     frame["unparseable_samples"] = (
-        [(len(a) - k) / n_samples for a, k in zip(sample_answers, n_parsed, strict=True)]
+        [(len(a) - k) / n_samples for a, k in zip(frame["sample_answers"], n_parsed, strict=True)]
         if settings.num_samples
         else frame["unparseable"].astype(float)
     )
     return frame
 
 
+def protocol_rows(frame: pd.DataFrame, protocol: str) -> pd.DataFrame:
+    """The predictions with ``predicted`` and ``score`` of one protocol (what metrics read)."""
+    if protocol == HEADLINE_PROTOCOL:
+        return frame
+    return frame.assign(predicted=frame["strict_predicted"], score=frame["strict_score"])
+
+
 def score_predictions(frame: pd.DataFrame, n_bootstrap: int, seed: int) -> pd.DataFrame:
-    return metrics_table(
-        frame,
-        n_bootstrap=n_bootstrap,
-        seed=seed,
-        rate_columns=("unparseable", "unparseable_samples"),
-        what="predictions",
-    )
+    """Metrics of the predictions under every protocol, one table (column ``protocol``)."""
+    tables = [
+        metrics_table(
+            protocol_rows(frame, protocol),
+            n_bootstrap=n_bootstrap,
+            seed=seed,
+            rate_columns=("unparseable", "unparseable_samples"),
+            what=f"predictions ({protocol})",
+            protocol=protocol,
+            kept_column="strict_kept" if protocol == "strict" else None,
+        )
+        for protocol in PROTOCOLS
+    ]
+    return pd.concat(tables, ignore_index=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -336,9 +399,10 @@ def load_for_evaluation(model_dir: str, checkpoint_dir: str | None):
     return model.to(device), tokenizer
 
 
-def run_evaluation(request: EvaluationRequest, parse: Parser = parse_answer) -> pd.DataFrame:
-    """Generate, parse (by default with the rewards' parser: one definition of "the model said
-    yes") and score; write predictions.parquet, metrics.parquet and evaluation.json atomically."""
+def run_evaluation(request: EvaluationRequest) -> pd.DataFrame:
+    """Generate, parse (the conservative protocol with the rewards' parser: one definition of
+    "the model said yes"; the strict one with the paper's) and score under both protocols;
+    write predictions.parquet, metrics.parquet and evaluation.json atomically."""
     rows = read_test_rows(request.test_parquet)
     conversations = question_messages(rows, request.prompt_style)
     started = time.perf_counter()
@@ -356,7 +420,7 @@ def run_evaluation(request: EvaluationRequest, parse: Parser = parse_answer) -> 
         request.model_name, request.split, request.prompt_style, len(rows), seconds,
         "vllm" if use_vllm else "hf",
     )  # fmt: skip
-    frame = predictions_frame(rows, completions, request.settings, parse)
+    frame = predictions_frame(rows, completions, request.settings)
     metrics = score_predictions(frame, request.n_bootstrap, request.settings.seed)
     write_parquet(frame, request.predictions_path)
     write_parquet(metrics, request.metrics_path)

@@ -14,6 +14,13 @@ Conventions for undefined values (every file uses them):
   class: NaN (undefined, shown as such rather than invented);
 - per-gene AUROC (PerturbQA's ``auc_per_gene``): AUROC of the score within each monitored gene,
   genes with a single class skipped, then the unweighted mean over genes.
+
+Evaluation protocols (column ``protocol`` of every metrics table, see :data:`PROTOCOLS`):
+- ``conservative`` (this project's): the lenient answer parse; an unreadable answer is a "no"
+  for the hard metrics *and* for P(yes), so every row is scored (coverage 1);
+- ``strict`` (the paper benchmark's): a bare yes/no in the first ``<answer>`` block; rows whose
+  answer cannot be read are dropped, metrics are on the kept rows, and ``coverage`` is the share
+  of rows kept. Baselines read no answer: both protocols give them the same values.
 """
 
 from __future__ import annotations
@@ -57,7 +64,14 @@ HEADLINE_METRICS: tuple[str, ...] = (
     "auroc",
     "auroc_per_gene",
 )
-METRIC_COLUMNS: tuple[str, ...] = ("metric", "value", "ci_low", "ci_high", "stratum", "n")
+METRIC_COLUMNS: tuple[str, ...] = (
+    "metric", "value", "ci_low", "ci_high", "stratum", "n", "protocol",
+)  # fmt: skip
+PROTOCOLS: tuple[str, ...] = ("conservative", "strict")
+# The project's protocol: unprefixed MLflow keys, figures, stratum tables.
+HEADLINE_PROTOCOL = "conservative"
+# Share of a stratum's rows that a protocol scored (n counts the scored rows).
+COVERAGE = "coverage"
 STRATUM_COLUMNS: tuple[str, ...] = ("pair_seen_elsewhere", "pert_seen_elsewhere")
 STRATA: tuple[str, ...] = ("all",) + tuple(
     f"{column}={flag}" for column in STRATUM_COLUMNS for flag in (True, False)
@@ -313,42 +327,68 @@ def metrics_table(
     seed: int,
     rate_columns: tuple[str, ...] = (),
     what: str = "predictions",
+    protocol: str = HEADLINE_PROTOCOL,
+    kept_column: str | None = None,
 ) -> pd.DataFrame:
-    """Long metrics table (METRIC_COLUMNS) for all rows and each stratum.
+    """Long metrics table (METRIC_COLUMNS) for all rows and each stratum, under one protocol.
 
     ``frame`` needs ``label``, ``predicted`` (0/1), ``score`` (higher = more likely DE), ``gene``,
     ``pert`` and the stratum flags; ``rate_columns`` are per-row 0/1 indicators reported as their
-    mean (e.g. ``unparseable``). An empty stratum gets rows with n = 0 and NaN values, so every
-    file lists the same strata.
+    mean over the scored rows (e.g. ``unparseable``). ``kept_column`` (a boolean column) names
+    the rows the protocol scores, the others are dropped (their score may be NaN); ``n`` counts
+    the scored rows and metric ``coverage`` their share of the stratum (1 without
+    ``kept_column``). An empty stratum gets rows with n = 0 and NaN values, so every file lists
+    the same strata.
     """
+    if protocol not in PROTOCOLS:
+        raise MetricsInputError(f"{what}: protocol '{protocol}' is not one of {PROTOCOLS}")
     needed = ["label", "predicted", "score", "gene", "pert", *STRATUM_COLUMNS, *rate_columns]
-    _check_columns(frame, needed, what)
-    if frame["score"].isna().any():
-        first = int(np.flatnonzero(frame["score"].isna().to_numpy())[0])
+    _check_columns(frame, needed + ([kept_column] if kept_column else []), what)
+    kept = frame[kept_column].astype(bool) if kept_column else pd.Series(True, index=frame.index)
+    scored_nan = frame["score"].isna() & kept
+    if scored_nan.any():
+        first = int(np.flatnonzero(scored_nan.to_numpy())[0])
         raise MetricsInputError(f"{what}: NaN score at row {first} ({frame.iloc[first].to_dict()})")
     records = []
     for stratum in STRATA:
-        rows = frame[stratum_mask(frame, stratum)]
-        arrays = (
-            rows["label"].to_numpy(int),
-            rows["predicted"].to_numpy(int),
-            rows["score"].to_numpy(float),
-            rows["gene"].to_numpy(),
-        )
-        values = point_metrics(*arrays)
-        rates = {column: rows[column].to_numpy(float) for column in rate_columns}
-        for column, indicator in rates.items():
-            values[column] = float(indicator.mean()) if len(indicator) else float("nan")
-        intervals = (
-            _bootstrap_intervals(*arrays, rows["pert"].to_numpy(), rates, n_bootstrap, seed)
-            if n_bootstrap > 0 and len(rows)
-            else {}
-        )
+        in_stratum = stratum_mask(frame, stratum)
+        rows = frame[in_stratum & kept.to_numpy()]
+        coverage = _ratio(len(rows), int(in_stratum.sum()))
+        values, intervals = _stratum_metrics(rows, rate_columns, n_bootstrap, seed)
+        values[COVERAGE] = coverage
         for metric, value in values.items():
             low, high = intervals.get(metric, (float("nan"), float("nan")))
-            records.append((metric, value, low, high, stratum, len(rows)))
+            records.append((metric, value, low, high, stratum, len(rows), protocol))
     table = pd.DataFrame.from_records(records, columns=list(METRIC_COLUMNS))
     return table.astype({"value": float, "ci_low": float, "ci_high": float, "n": "int64"})
+
+
+def _stratum_metrics(
+    rows: pd.DataFrame, rate_columns: tuple[str, ...], n_bootstrap: int, seed: int
+) -> tuple[dict[str, float], dict[str, tuple[float, float]]]:
+    """Point values and bootstrap intervals of every metric and rate on one stratum's rows."""
+    arrays = (
+        rows["label"].to_numpy(int),
+        rows["predicted"].to_numpy(int),
+        rows["score"].to_numpy(float),
+        rows["gene"].to_numpy(),
+    )
+    values = point_metrics(*arrays)
+    rates = {column: rows[column].to_numpy(float) for column in rate_columns}
+    for column, indicator in rates.items():
+        values[column] = float(indicator.mean()) if len(indicator) else float("nan")
+    intervals = (
+        _bootstrap_intervals(*arrays, rows["pert"].to_numpy(), rates, n_bootstrap, seed)
+        if n_bootstrap > 0 and len(rows)
+        else {}
+    )
+    return values, intervals
+
+
+def same_under_every_protocol(table: pd.DataFrame) -> pd.DataFrame:
+    """A metrics table repeated for every protocol: for scores that read no answer (baselines),
+    which every protocol keeps whole (coverage 1)."""
+    return pd.concat([table.assign(protocol=protocol) for protocol in PROTOCOLS], ignore_index=True)
 
 
 def read_metrics(path) -> pd.DataFrame:

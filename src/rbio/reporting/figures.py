@@ -22,7 +22,7 @@ import pandas as pd  # noqa: E402
 
 from rbio.io import atomic_path  # noqa: E402
 from rbio.reporting.artefacts import FIGURE_FORMATS, Artefact, paper_figures  # noqa: E402
-from rbio.reporting.tables import METRIC_LABELS, for_prompt, model_order  # noqa: E402
+from rbio.reporting.tables import METRIC_LABELS, for_prompt, for_protocol, model_order  # noqa: E402
 
 BAR_METRICS: tuple[str, ...] = ("f1", "mcc", "tpr", "tnr", "balanced_accuracy")
 LADDER: tuple[str, ...] = ("TF", "TF+GO", "TF+GO+MLP", "TF+GO+MLP+EXP")
@@ -56,7 +56,8 @@ def _no_data(stem: Path, title: str, message: str) -> list[Path]:
 
 
 def _all_rows(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame[frame["stratum"] == "all"]
+    """All test rows under the conservative protocol (the tables show both protocols)."""
+    return for_protocol(frame[frame["stratum"] == "all"])
 
 
 def metric_bars(
@@ -109,7 +110,7 @@ def metric_bars(
             )
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 7), frameon=False,
                bbox_to_anchor=(0.5, -0.02 - 0.25 / height))  # fmt: skip
-    fig.suptitle(f"Test metrics with 95% CI — {title}", y=1.0)
+    fig.suptitle(f"Test metrics with 95% CI, conservative protocol — {title}", y=1.0)
     fig.tight_layout()
     return _save(fig, stem)
 

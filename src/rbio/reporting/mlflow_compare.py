@@ -18,6 +18,7 @@ from rbio.tracking import TAG_NAMES
 
 DEFAULT_METRICS: tuple[str, ...] = (
     "f1", "mcc", "tpr", "tnr", "balanced_accuracy", "auroc", "auroc_per_gene", "unparseable",
+    "strict.mcc", "strict.auroc", "strict.coverage",  # the paper's protocol (rbio.tracking)
 )  # fmt: skip
 
 

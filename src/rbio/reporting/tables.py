@@ -3,10 +3,12 @@
 One code path for models and baselines (they share the metrics schema). Tables written:
 - ``metrics_long.csv``: every computed row (model, kind, split, prompt, metric, value, CI,
   stratum, n);
-- ``{split}_{prompt}.{csv,md,tex}``: one row per model and baseline, headline metrics with CIs
-  (all test rows), plus in Markdown the MCC per stratum (seen/unseen pair and perturbation);
+- ``{split}_{prompt}.{csv,md,tex}``: one row per protocol, model and baseline (two labelled
+  blocks: the conservative protocol, then the paper's strict one, each with its coverage),
+  headline metrics with CIs (all test rows), plus in Markdown the MCC per stratum (seen/unseen
+  pair and perturbation, conservative protocol);
 - ``loco_mean_{prompt}.{csv,md,tex}``: the mean over leave-one-cell-line-out splits (how the
-  paper reports); no CI (a mean of per-split values);
+  paper reports), per protocol; no CI (a mean of per-split values);
 - ``reported.{csv,md,tex}``: numbers quoted from publications, clearly apart from computed ones.
 """
 
@@ -20,7 +22,14 @@ from pathlib import Path
 import pandas as pd
 
 from rbio.evaluation.baselines import BASELINES
-from rbio.evaluation.metrics import HEADLINE_METRICS, STRATA, read_metrics
+from rbio.evaluation.metrics import (
+    COVERAGE,
+    HEADLINE_METRICS,
+    HEADLINE_PROTOCOL,
+    PROTOCOLS,
+    STRATA,
+    read_metrics,
+)
 from rbio.io import atomic_path
 from rbio.reporting.artefacts import METRICS_LONG, TABLE_FORMATS, Artefact, paper_tables
 from rbio.reporting.reported import reported_wide
@@ -37,7 +46,15 @@ METRIC_LABELS: dict[str, str] = {
     "precision": "Precision",
     "accuracy": "Accuracy",
     "unparseable": "Unparseable",
+    COVERAGE: "Coverage",
 }
+# How P(yes), the score the AUROCs rank by, is obtained under each protocol (see
+# rbio.evaluation.generate); said in every caption.
+P_YES_RULE = (
+    'P(yes) is the share of "yes" among the sampled answers (conservative: all samples, an '
+    "unreadable one counting as no; strict: the readable samples), or the greedy answer as 1/0 "
+    "without samples."
+)
 KIND_LABELS = {
     "trained": "trained here",
     "published": "released rbio1 checkpoint",
@@ -73,7 +90,7 @@ def collect_metrics(entries: Iterable[MetricsEntry | Mapping]) -> pd.DataFrame:
     if not frames:
         raise ValueError("no metrics files to tabulate")
     columns = ["model", "kind", "split", "prompt", "metric", "value", "ci_low", "ci_high"]
-    return pd.concat(frames, ignore_index=True)[[*columns, "stratum", "n"]]
+    return pd.concat(frames, ignore_index=True)[[*columns, "stratum", "n", "protocol"]]
 
 
 def model_order(frame: pd.DataFrame, variants: Sequence[str] = ()) -> list[str]:
@@ -91,6 +108,24 @@ def model_order(frame: pd.DataFrame, variants: Sequence[str] = ()) -> list[str]:
 def for_prompt(frame: pd.DataFrame, prompt: str) -> pd.DataFrame:
     """Rows of one prompt style; baselines (no prompt) belong to every style."""
     return frame[(frame["prompt"] == prompt) | (frame["kind"] == "baseline")]
+
+
+def for_protocol(frame: pd.DataFrame, protocol: str = HEADLINE_PROTOCOL) -> pd.DataFrame:
+    """Rows of one evaluation protocol (``rbio.evaluation.metrics.PROTOCOLS``)."""
+    return frame[frame["protocol"] == protocol]
+
+
+def split_prevalence(frame: pd.DataFrame, split: str) -> float:
+    """Share of DE rows among a split's test rows (from any model's confusion counts: every
+    model of a split is scored on the same rows under the conservative protocol)."""
+    rows = for_protocol(frame[(frame["split"] == split) & (frame["stratum"] == "all")])
+    counts = rows[rows["metric"].isin(["tp", "fp", "tn", "fn"])]
+    if counts.empty:
+        return math.nan
+    model, prompt = counts[["model", "prompt"]].iloc[0]  # one evaluation's counts
+    first = counts[(counts["model"] == model) & (counts["prompt"] == prompt)]
+    first = first.set_index("metric")["value"]
+    return float((first["tp"] + first["fn"]) / first.sum())
 
 
 def _fmt(value: float, digits: int = 3) -> str:
@@ -111,16 +146,23 @@ def split_table(
     frame: pd.DataFrame,
     split: str,
     prompt: str,
-    metrics: Sequence[str] = (*HEADLINE_METRICS, "unparseable"),
+    metrics: Sequence[str] = (*HEADLINE_METRICS, "unparseable", COVERAGE),
     variants: Sequence[str] = (),
+    protocol: str = HEADLINE_PROTOCOL,
 ) -> pd.DataFrame:
-    """Wide numeric table: one row per model, ``<metric>``, ``<metric>_ci_low/_ci_high``, n."""
-    rows = for_prompt(frame, prompt)
+    """Wide numeric table of one protocol: one row per model, ``<metric>``,
+    ``<metric>_ci_low/_ci_high``, n (the rows scored) and the protocol."""
+    rows = for_protocol(for_prompt(frame, prompt), protocol)
     rows = rows[(rows["split"] == split) & (rows["stratum"] == "all")]
     records = []
     for model in model_order(rows, variants):
         mine = rows[rows["model"] == model].set_index("metric")
-        record = {"model": model, "kind": mine["kind"].iloc[0], "n": int(mine["n"].iloc[0])}
+        record = {
+            "protocol": protocol,
+            "model": model,
+            "kind": mine["kind"].iloc[0],
+            "n": int(mine["n"].iloc[0]),
+        }
         for metric in metrics:
             found = metric in mine.index
             record[metric] = mine.at[metric, "value"] if found else math.nan
@@ -131,10 +173,12 @@ def split_table(
 
 
 def display_table(wide: pd.DataFrame, metrics: Sequence[str], with_ci: bool = True) -> pd.DataFrame:
-    """Strings for Markdown/LaTeX: ``value [low, high]`` per metric."""
+    """Strings for Markdown/LaTeX: ``value [low, high]`` per metric, the protocol first."""
     shown = pd.DataFrame(
         {"Model": wide["model"], "Kind": wide["kind"].map(KIND_LABELS), "n": wide["n"]}
     )
+    if "protocol" in wide:
+        shown.insert(0, "Protocol", wide["protocol"])
     for metric in metrics:
         if metric not in wide or wide[metric].isna().all():
             continue
@@ -152,8 +196,9 @@ def display_table(wide: pd.DataFrame, metrics: Sequence[str], with_ci: bool = Tr
 
 
 def strata_table(frame: pd.DataFrame, split: str, prompt: str, metric: str = "mcc") -> pd.DataFrame:
-    """One metric per stratum and model (the memorisation-vs-transfer view)."""
-    rows = for_prompt(frame, prompt)
+    """One metric per stratum and model (the memorisation-vs-transfer view), conservative
+    protocol (every row scored, so all models share each stratum's n)."""
+    rows = for_protocol(for_prompt(frame, prompt))
     rows = rows[(rows["split"] == split) & (rows["metric"] == metric)]
     table = rows.pivot_table(index="model", columns="stratum", values="value", sort=False)
     counts = rows.drop_duplicates("stratum").set_index("stratum")["n"]
@@ -166,14 +211,15 @@ def strata_table(frame: pd.DataFrame, split: str, prompt: str, metric: str = "mc
 def loco_mean_table(
     frame: pd.DataFrame,
     prompt: str,
-    metrics: Sequence[str] = (*HEADLINE_METRICS, "unparseable"),
+    metrics: Sequence[str] = (*HEADLINE_METRICS, "unparseable", COVERAGE),
     variants: Sequence[str] = (),
+    protocol: str = HEADLINE_PROTOCOL,
 ) -> pd.DataFrame:
-    """Mean over the ``loco_*`` splits of each model's all-rows metrics."""
-    rows = for_prompt(frame, prompt)
+    """Mean over the ``loco_*`` splits of each model's all-rows metrics under one protocol."""
+    rows = for_protocol(for_prompt(frame, prompt), protocol)
     rows = rows[rows["split"].str.startswith("loco_") & (rows["stratum"] == "all")]
     if rows.empty:
-        return pd.DataFrame(columns=["model", "kind", "splits", *metrics])
+        return pd.DataFrame(columns=["protocol", "model", "kind", "splits", *metrics])
     means = rows.pivot_table(
         index=["model", "kind"], columns="metric", values="value"
     ).reset_index()
@@ -181,7 +227,8 @@ def loco_mean_table(
     means = means.merge(splits, on="model")
     order = {m: i for i, m in enumerate(model_order(rows, variants))}
     means = means.sort_values("model", key=lambda s: s.map(order)).reset_index(drop=True)
-    return means[["model", "kind", "splits", *[m for m in metrics if m in means]]]
+    means.insert(0, "protocol", protocol)
+    return means[["protocol", "model", "kind", "splits", *[m for m in metrics if m in means]]]
 
 
 # --------------------------------------------------------------------------------------------
@@ -245,28 +292,48 @@ class Table:
     markdown_extra: str = ""
 
 
-SHOWN_METRICS: tuple[str, ...] = (*HEADLINE_METRICS, "unparseable")
+SHOWN_METRICS: tuple[str, ...] = (*HEADLINE_METRICS, "unparseable", COVERAGE)
+PROTOCOLS_CAPTION = (
+    "Two protocols, one block each. conservative (this project's): lenient answer parse, an "
+    'unreadable answer counts as "no" in the hard metrics and in P(yes), every row scored (a '
+    "model that never answers scores like the majority baseline; see Unparseable). strict (the "
+    "paper benchmark's): only a bare yes/no in the first answer block is read, rows without one "
+    "are dropped and metrics are on the kept rows (n); Coverage is the share kept. Baselines "
+    "read no answer: same values, coverage 1, under both. "
+) + P_YES_RULE
 
 
 def _split_table(frame: pd.DataFrame, table: Artefact, variants: Sequence[str]) -> Table:
     split, prompt = table.split, table.prompt
-    wide = split_table(frame, split, prompt, variants=variants)
-    caption = (
-        f"Split {split}, prompt {prompt}: all test rows; 95% CI from a bootstrap over "
-        "perturbations. Baselines use no prompt. An unparseable model answer is scored as "
-        '"no" (a model that never answers scores like the majority baseline): see '
-        "Unparseable."
+    wide = pd.concat(
+        [split_table(frame, split, prompt, variants=variants, protocol=p) for p in PROTOCOLS],
+        ignore_index=True,
     )
-    strata = "\n**MCC by stratum**\n\n" + to_markdown(strata_table(frame, split, prompt))
+    caption = (
+        f"Split {split}, prompt {prompt}: all test rows (DE prevalence "
+        f"{_fmt(split_prevalence(frame, split))}); 95% CI from a bootstrap over perturbations. "
+        "Baselines use no prompt. " + PROTOCOLS_CAPTION
+    )
+    strata = "\n**MCC by stratum (conservative protocol)**\n\n" + to_markdown(
+        strata_table(frame, split, prompt)
+    )
     return Table(wide, display_table(wide, SHOWN_METRICS), caption, strata)
 
 
 def _loco_mean_table(frame: pd.DataFrame, table: Artefact, variants: Sequence[str]) -> Table:
-    means = loco_mean_table(frame, table.prompt, variants=variants)
+    means = pd.concat(
+        [loco_mean_table(frame, table.prompt, variants=variants, protocol=p) for p in PROTOCOLS],
+        ignore_index=True,
+    )
     shown = display_table(
         means.assign(n=means.get("splits", 0)), SHOWN_METRICS, with_ci=False
     ).rename(columns={"n": "LOCO splits"})
-    caption = f"Mean over leave-one-cell-line-out splits, prompt {table.prompt} (computed here)."
+    loco_splits = sorted(s for s in frame["split"].unique() if s.startswith("loco_"))
+    prevalence = ", ".join(f"{s} {_fmt(split_prevalence(frame, s))}" for s in loco_splits)
+    caption = (
+        f"Mean over leave-one-cell-line-out splits, prompt {table.prompt} (computed here; DE "
+        f"prevalence per split: {prevalence or '—'}). " + PROTOCOLS_CAPTION
+    )
     return Table(means, shown, caption)
 
 

@@ -13,6 +13,9 @@ found left to right without overlap per kind, which is what the regular expressi
 'yes'
 >>> parse_answer("<answer>yes and no</answer>") is None
 True
+
+Two readings of the answer exist, one per evaluation protocol: :func:`parse_answer` (lenient,
+also what the rewards use) and :func:`parse_answer_strict` (the paper benchmark's bare yes/no).
 """
 
 from __future__ import annotations
@@ -291,6 +294,35 @@ def parse_answer(text: str | None) -> Answer | None:
         return None
     block = blocks[0]
     return classify_answer_text(text[block.content_start : block.content_end])
+
+
+def parse_answer_strict(text: str | None) -> Answer | None:
+    """The paper benchmark's reading: a bare yes/no inside the *first* ``<answer>`` block.
+
+    The content of the first ``<answer>…</answer>`` block, stripped of surrounding whitespace
+    and lower-cased, must be exactly "yes" or "no"; anything else (punctuation, markdown, other
+    words, inner tags, no block) is unreadable, None. Later answer blocks are ignored, as the
+    authors' benchmark reads only the first. ``None`` and message lists are read as in
+    :func:`parse_answer`.
+
+    >>> parse_answer_strict("<think>x</think><answer> Yes </answer>")
+    'yes'
+    >>> parse_answer_strict("<answer>Yes.</answer>") is None, parse_answer("<answer>Yes.</answer>")
+    (True, 'yes')
+    >>> parse_answer_strict("<answer>**No**</answer>") is None
+    True
+    >>> parse_answer_strict("<answer>no</answer><answer>yes</answer>")
+    'no'
+    >>> parse_answer_strict("yes") is None
+    True
+    """
+    if not isinstance(text, str):
+        text = completion_text(text)
+    blocks = parse_completion(text).blocks_of("answer")
+    if not blocks:
+        return None
+    content = text[blocks[0].content_start : blocks[0].content_end].strip().lower()
+    return content if content in ("yes", "no") else None  # type: ignore[return-value]
 
 
 def classify_answer_text(answer_text: str) -> Answer | None:
