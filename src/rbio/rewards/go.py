@@ -407,7 +407,8 @@ EMA_VARIANCE_FLOOR = 1e-8
 @dataclass
 class EmaSigmoid:
     """Online normalisation of scores to [0, 1]: ``sigmoid((x - mean) / sqrt(variance + 1e-8))``
-    with an exponential moving mean and variance, updated once per call (one batch).
+    with an exponential moving mean and variance, updated once per call (one batch). Meant for
+    bounded scores (the GO score is in [0, 2]).
 
     The authors' later code normalised the GO score "with an exponential moving average (alpha
     0.001) and a sigmoid"; the exact update is not known, so this one is chosen and fixed. For a
