@@ -20,9 +20,7 @@ from rbio.sources import GO_COMPOSITIONS, SOURCES, default_rewards, go_compositi
 
 def test_every_name_builds_a_reward_with_that_name(tiny_model: Any, tiny_tokenizer: Any) -> None:
     for name in REWARD_NAMES:
-        options = (
-            {"model": tiny_model, "tokenizer": tiny_tokenizer} if needs_policy(name) else {}
-        )
+        options = {"model": tiny_model, "tokenizer": tiny_tokenizer} if needs_policy(name) else {}
         reward = get_reward(name, **options)
         assert reward.__name__ == name
         assert callable(reward)
