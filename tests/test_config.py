@@ -5,7 +5,7 @@ import yaml
 
 from rbio.config import ConfigError
 from rbio.config_file import load_config, read_config
-from rbio.sources import SOURCES
+from rbio.sources import GO_COMPOSITIONS, SOURCES, go_composition_of
 from tests.helpers import REPO, TINY
 
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
@@ -114,6 +114,11 @@ def test_typed_sections_round_trip_through_rule_params():
             "valid values: ['raw', 'threshold_centred']",
         ),
         (
+            lambda c: c["verifiers"]["go"].update(composition="median"),
+            "config key 'verifiers.go.composition': unknown value(s) ['median']; "
+            f"valid values: {sorted(GO_COMPOSITIONS)}",
+        ),
+        (
             lambda c: c["grpo"].update(per_device_train_batch_size=6),
             "not divisible by grpo.num_generations=4",
         ),
@@ -170,3 +175,20 @@ def test_every_schema_key_has_a_description():
             walk(extra, f"{path}*.")
 
     walk(schema, "")
+
+
+@pytest.mark.parametrize("composition", sorted(GO_COMPOSITIONS))
+def test_go_composition_sets_the_go_variants_default_rewards(paper_raw, composition):
+    raw = copy.deepcopy(paper_raw)
+    raw["verifiers"]["go"]["composition"] = composition
+    raw["variants"]["GO-LABEL"] = {"sources": {"go": 1.0}, "rewards": {"format": 1.0}}
+    variants = load_config(raw).variants
+    for name in ("GO", "GO-C", "GO-F"):
+        assert variants[name].rewards == GO_COMPOSITIONS[composition], name
+    assert go_composition_of(variants["TF+GO+MLP+EXP"].rewards) == composition
+    assert variants["EXP"].rewards == {"format": 1.0, "mention": 1.0, "answer": 2.0}
+    assert variants["GO-LABEL"].rewards == {"format": 1.0}  # a variant's own rewards win
+
+
+def test_paper_config_composes_go_as_the_authors_later_code(paper_raw):
+    assert paper_raw["verifiers"]["go"]["composition"] == "answer_ema"

@@ -6,7 +6,7 @@ import yaml
 
 from rbio.data.prompts import SYSTEM_PROMPTS
 from rbio.rewards.registry import REWARD_NAMES
-from rbio.sources import ASPECTS_FROM_CONFIG, GO_SOURCES, SOURCES
+from rbio.sources import ASPECTS_FROM_CONFIG, GO_COMPOSITIONS, GO_SOURCES, SOURCES
 from tests.helpers import REPO
 
 
@@ -14,7 +14,9 @@ def test_every_declaration_names_what_exists() -> None:
     for name, source in SOURCES.items():
         assert source.name == name
         assert source.system_prompt in SYSTEM_PROMPTS, name
-        assert source.default_rewards and set(source.default_rewards) <= set(REWARD_NAMES), name
+        for composition in GO_COMPOSITIONS:
+            rewards = source.rewards(composition)
+            assert rewards and set(rewards) <= set(REWARD_NAMES), (name, composition)
         aspects = source.go_aspects
         assert aspects in (None, ASPECTS_FROM_CONFIG) or set(aspects) <= {"C", "F", "P"}, name
         for path in source.verifier_outputs.values():

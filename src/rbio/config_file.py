@@ -32,7 +32,7 @@ from rbio.config import (
     VerifiersConfig,
 )
 from rbio.rewards.registry import REWARD_NAMES
-from rbio.sources import SOURCES, default_rewards
+from rbio.sources import GO_COMPOSITIONS, SOURCES, default_rewards
 from rbio.verifiers.confidence import PROBABILITY_CONFIDENCES
 
 
@@ -59,7 +59,11 @@ def load_config(raw: Mapping[str, Any]) -> Config:
         evaluation=_evaluation(raw["evaluation"]),
         mlflow=MlflowConfig(**raw["mlflow"]),
     )
-    variants = _variants(raw["variants"], raw["variant_splits"], config.split_names)
+    # The GO composition only changes the variants' default rewards, so it is not part of
+    # GoConfig: prompt jobs take that as params and would rerun for a reward setting.
+    go_composition = raw["verifiers"]["go"]["composition"]
+    _check_names("verifiers.go.composition", [go_composition], list(GO_COMPOSITIONS))
+    variants = _variants(raw["variants"], raw["variant_splits"], config.split_names, go_composition)
     return Config(**{**config.__dict__, "variants": variants})
 
 
@@ -120,15 +124,21 @@ def _evaluation(evaluation: Mapping[str, Any]) -> EvaluationConfig:
 
 
 def _variants(
-    specs: Mapping[str, Any], variant_splits: list[str], valid_splits: list[str]
+    specs: Mapping[str, Any],
+    variant_splits: list[str],
+    valid_splits: list[str],
+    go_composition: str,
 ) -> dict[str, Variant]:
-    """Each variant with its sources, its rewards (default: its sources') and its splits."""
+    """Each variant with its sources, its rewards (default: its sources', the GO sources' by
+    ``go_composition``) and its splits."""
     _check_names("variant_splits", variant_splits, valid_splits)
     variants: dict[str, Variant] = {}
     for name, spec in specs.items():
         key = f"variants.{name}"
         _check_names(f"{key}.sources", list(spec["sources"]), list(SOURCES))
-        rewards = dict(spec.get("rewards") or default_rewards(spec["sources"]))
+        rewards = dict(
+            spec.get("rewards") or default_rewards(spec["sources"], go_composition=go_composition)
+        )
         _check_names(f"{key}.rewards", list(rewards), REWARD_NAMES)
         splits = tuple(spec.get("splits") or variant_splits)
         _check_names(f"{key}.splits", list(splits), valid_splits)

@@ -9,8 +9,8 @@ here, its builder in ``rbio.data.prompts``, its rewards and the schema's list of
 
 >>> SOURCES["go_c"].label, SOURCES["go_c"].verifier_outputs
 ('GO-C', {'go_index': 'results/verifiers/go/index.parquet'})
->>> default_rewards({"exp": 1.0, "go": 1.0})["answer"]
-2.0
+>>> default_rewards({"exp": 1.0, "go": 1.0}, go_composition="answer_ema")
+{'format': 1.0, 'mention': 1.0, 'answer': 2.0, 'go_answer_ema': 2.0}
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from rbio.data.prompts import PromptRequest
 
 # GO term aspects a source takes from config verifiers.go.aspects rather than fixing its own.
 ASPECTS_FROM_CONFIG = "verifiers.go.aspects"
+# Default rewards a source takes from config verifiers.go.composition (GO_COMPOSITIONS).
+REWARDS_FROM_CONFIG = "verifiers.go.composition"
 
 
 @dataclass(frozen=True)
@@ -42,10 +44,17 @@ class PromptSource:
     system_prompt: str = "nocot"  # a key of rbio.data.prompts.SYSTEM_PROMPTS
     # GO aspects whose term names the rows carry (None: no GO terms; ASPECTS_FROM_CONFIG).
     go_aspects: tuple[str, ...] | str | None = None
-    # Reward name -> weight, for a variant that names no rewards (rbio.rewards.registry).
-    default_rewards: Mapping[str, float] = field(default_factory=dict)
+    # Reward name -> weight, for a variant that names no rewards (rbio.rewards.registry), or
+    # REWARDS_FROM_CONFIG.
+    default_rewards: Mapping[str, float] | str = field(default_factory=dict)
     # Its answer confidences are the MLP verifier's P(DE), mapped as verifiers.mlp.confidence says.
     uses_mlp_confidence: bool = False
+
+    def rewards(self, go_composition: str) -> Mapping[str, float]:
+        """Reward name -> weight of this source's rows under the configured GO composition."""
+        if isinstance(self.default_rewards, str):  # REWARDS_FROM_CONFIG
+            return GO_COMPOSITIONS[go_composition]
+        return self.default_rewards
 
     @property
     def uses_go_settings(self) -> bool:
@@ -91,9 +100,26 @@ class PromptSource:
 
 
 # The rbio code's composition: total = format + 2 x answer + mention for label-like sources; GO
-# sources score what the model writes in <gene_info> instead of an answer.
+# sources score what the model writes in <gene_info> instead of an answer, composed as config
+# verifiers.go.composition names (README, "Where this differs from the authors' code"):
 LABEL_REWARDS = {"format": 1.0, "mention": 1.0, "answer": 2.0}
-GO_REWARDS = {"format": 1.0, "mention": 1.0, "go_keyword": 1.0, "go_rouge": 1.0}
+GO_COMPOSITIONS: dict[str, Mapping[str, float]] = {
+    # This pipeline's bounded one: keyword and mean ROUGE-1/2/L, each averaged over the
+    # annotated genes; GO in [0, 2] beside format + mention in [0, 2].
+    "mean": {"format": 1.0, "mention": 1.0, "go_keyword": 1.0, "go_rouge": 1.0},
+    # The authors' early code: per gene keyword + ROUGE-1 + ROUGE-2 + ROUGE-L + likelihood,
+    # summed over both genes (an unannotated gene adds 0); GO up to 8 (likelihood <= 0).
+    "sum": {
+        "format": 1.0,
+        "mention": 1.0,
+        "go_keyword_sum": 1.0,
+        "go_rouge_sum": 1.0,
+        "go_likelihood_sum": 1.0,
+    },
+    # The authors' later code: the GO score as the answer reward, normalised online by an
+    # exponential moving average and a sigmoid, weighted like `answer`.
+    "answer_ema": {"format": 1.0, "mention": 1.0, "go_answer_ema": 2.0},
+}
 GO_INDEX = {"go_index": "results/verifiers/go/index.parquet"}
 
 
@@ -108,7 +134,7 @@ def _go_source(
         verifier_outputs=GO_INDEX,
         system_prompt="go",
         go_aspects=aspects,
-        default_rewards=GO_REWARDS,
+        default_rewards=REWARDS_FROM_CONFIG,
     )
 
 
@@ -155,10 +181,31 @@ GO_SOURCES: frozenset[str] = frozenset(
 )
 
 
-def default_rewards(sources: Mapping[str, float]) -> dict[str, float]:
-    """Union of the sources' default rewards; a reward shared by sources keeps its largest weight."""
+def default_rewards(sources: Mapping[str, float], *, go_composition: str) -> dict[str, float]:
+    """Union of the sources' default rewards (the GO sources' by ``go_composition``, a key of
+    :data:`GO_COMPOSITIONS`); a reward shared by sources keeps its largest weight."""
     weights: dict[str, float] = {}
     for name in sources:
-        for reward, weight in SOURCES[name].default_rewards.items():
+        for reward, weight in SOURCES[name].rewards(go_composition).items():
             weights[reward] = max(weight, weights.get(reward, weight))
     return weights
+
+
+def go_composition_of(rewards: Mapping[str, float]) -> str | None:
+    """The GO composition whose own rewards (those not in every composition) are all in
+    ``rewards`` with its weights; None where no composition's or more than one's are.
+
+    >>> go_composition_of({"format": 1.0, "go_answer_ema": 2.0}), go_composition_of({"answer": 2})
+    ('answer_ema', None)
+    """
+    shared = set.intersection(*(set(composition) for composition in GO_COMPOSITIONS.values()))
+    found = [
+        name
+        for name, composition in GO_COMPOSITIONS.items()
+        if all(
+            rewards.get(reward) == weight
+            for reward, weight in composition.items()
+            if reward not in shared
+        )
+    ]
+    return found[0] if len(found) == 1 else None

@@ -13,15 +13,14 @@ from rbio.rewards.registry import (
     UnknownRewardError,
     build_reward_functions,
     get_reward,
+    needs_policy,
 )
-from rbio.sources import SOURCES, default_rewards
+from rbio.sources import GO_COMPOSITIONS, SOURCES, default_rewards, go_composition_of
 
 
 def test_every_name_builds_a_reward_with_that_name(tiny_model: Any, tiny_tokenizer: Any) -> None:
     for name in REWARD_NAMES:
-        options = (
-            {"model": tiny_model, "tokenizer": tiny_tokenizer} if name == "go_likelihood" else {}
-        )
+        options = {"model": tiny_model, "tokenizer": tiny_tokenizer} if needs_policy(name) else {}
         reward = get_reward(name, **options)
         assert reward.__name__ == name
         assert callable(reward)
@@ -53,7 +52,8 @@ def test_fresh_objects_per_call() -> None:
 def test_build_for_the_paper_composite() -> None:
     # What rbio.config_file builds for the variant when config.yaml gives no explicit rewards.
     sources = {"tf": 1.0, "go": 1.0, "mlp": 1.0, "exp": 1.0}
-    variant = Variant("TF+GO+MLP+EXP", sources, default_rewards(sources), ("loco_k562",))
+    rewards = default_rewards(sources, go_composition="mean")
+    variant = Variant("TF+GO+MLP+EXP", sources, rewards, ("loco_k562",))
     functions, weights = build_reward_functions(variant)
     names = [f.__name__ for f in functions]
     assert names == list(variant.rewards)
@@ -85,8 +85,23 @@ def test_build_rejects_unknown_names_before_building() -> None:
 
 def test_defaults_only_use_known_names() -> None:
     for source in SOURCES.values():
-        assert set(source.default_rewards) <= set(REWARD_NAMES), source.name
-    assert default_rewards({"exp": 1.0, "go": 1.0})["answer"] == 2.0
+        for composition in GO_COMPOSITIONS:
+            assert set(source.rewards(composition)) <= set(REWARD_NAMES), source.name
+    assert default_rewards({"exp": 1.0, "go": 1.0}, go_composition="mean")["answer"] == 2.0
+
+
+@pytest.mark.parametrize("composition", list(GO_COMPOSITIONS))
+def test_every_go_composition_builds(
+    composition: str, tiny_model: Any, tiny_tokenizer: Any
+) -> None:
+    sources = {"go": 1.0, "exp": 1.0}
+    variant = Variant(
+        "GO+EXP", sources, default_rewards(sources, go_composition=composition), ("all",)
+    )
+    functions, weights = build_reward_functions(variant, model=tiny_model, tokenizer=tiny_tokenizer)
+    assert [f.__name__ for f in functions] == list(variant.rewards)
+    assert weights == list(variant.rewards.values())
+    assert go_composition_of(variant.rewards) == composition
 
 
 def test_what_the_snakefile_imports_loads_no_model_library() -> None:

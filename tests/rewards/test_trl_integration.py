@@ -41,7 +41,10 @@ def test_two_grpo_steps_log_every_reward(tmp_path: Path, monkeypatch: pytest.Mon
     )
     sources = {"go": 1.0, "exp": 1.0}
     variant = Variant(
-        "GO+EXP", sources, {**default_rewards(sources), "go_likelihood": 0.1}, ("all",)
+        "GO+EXP",
+        sources,
+        {**default_rewards(sources, go_composition="mean"), "go_likelihood": 0.1},
+        ("all",),
     )
     functions, weights = build_reward_functions(variant, model=model, tokenizer=tokenizer)
     args = GRPOConfig(

@@ -13,7 +13,13 @@ from pathlib import Path
 import pytest
 
 from rbio.models import ModelPathError
-from rbio.training.grpo import GrpoJob, RewardConfigError, resolve_rewards, train_grpo
+from rbio.training.grpo import (
+    GrpoJob,
+    RewardConfigError,
+    resolve_rewards,
+    train_grpo,
+    training_run_tags,
+)
 from rbio.training.mixture import PromptDatasetError
 from rbio.training.safe_rewards import RewardFailureError
 from tests.helpers import REPO
@@ -29,6 +35,13 @@ def mlflow_runs(uri: str):
 
     mlflow.set_tracking_uri(uri)
     return mlflow.search_runs(experiment_names=["rbio"])
+
+
+def test_go_variants_runs_are_tagged_with_the_go_composition(tmp_path):
+    cfg = tiny_config()
+    go = training_run_tags(grpo_job(cfg, tmp_path, tmp_path, tmp_path, variant="TF+GO+MLP"))
+    assert go["go_composition"] == "answer_ema"  # config.yaml's
+    assert "go_composition" not in training_run_tags(grpo_job(cfg, tmp_path, tmp_path, tmp_path))
 
 
 def test_job_writes_model_summary_and_one_tagged_mlflow_run(tmp_path, tiny_model_dir, exp_prompts):

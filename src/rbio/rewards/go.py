@@ -14,6 +14,14 @@ each gene's terms that exist, and averages over those genes:
 - ``go_likelihood``: mean per-token log-likelihood, under the policy, of the sentence
   "{gene} is associated with: term1, term2, …" following the gene_info text; (-inf, 0].
 
+How they add up to a GO row's reward is config ``verifiers.go.composition`` (the compositions are
+declared in ``rbio.sources.GO_COMPOSITIONS``): ``mean`` weights ``go_keyword`` and ``go_rouge``
+1 each; ``sum`` is the authors' early code, the per-gene terms summed over the two genes
+(``go_keyword_sum``: [0, 2], ``go_rouge_sum`` adds ROUGE-1, -2 and -L: [0, 6],
+``go_likelihood_sum``: (-inf, 0]; an unannotated gene adds 0); ``answer_ema`` is their later
+code, ``go_answer_ema``: ``go_keyword + go_rouge`` of the row normalised online by
+:class:`EmaSigmoid`, in [0, 1], weighted 2 as the ``answer`` reward.
+
 A reward is None for a row from a non-GO source (by the ``source`` column), and for a row where
 neither gene has terms: those genes are *unannotated* (unknown symbols, or no annotation in the
 source's aspects; a missing term list, None or NaN, is no terms). Each reward object counts them
@@ -33,6 +41,7 @@ Counter({'XYZ1': 1})
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -72,9 +81,15 @@ class GeneJob:
 
 
 class GoReward:
-    """Shared row handling of the GO rewards; subclasses score (gene_info text, gene terms)."""
+    """Shared row handling of the GO rewards; subclasses score (gene_info text, gene terms).
+
+    A row's score is the mean of its annotated genes' scores, or with ``over_genes = "sum"``
+    their sum (an unannotated gene adds 0); None where neither gene is annotated (TRL sums the
+    weighted rewards ignoring None, so in the total that is 0 too).
+    """
 
     __name__ = "go"
+    over_genes = "mean"  # or "sum"
 
     def __init__(self) -> None:
         self.unannotated = UnannotatedGenes()
@@ -123,6 +138,8 @@ class GoReward:
             if score is not None:
                 sums[job.row] += score
                 counts[job.row] += 1
+        if self.over_genes == "sum":
+            return [sums[row] if counts[row] else None for row in range(n)]
         return [sums[row] / counts[row] if counts[row] else None for row in range(n)]
 
     def score_jobs(self, jobs: list[GeneJob]) -> list[float | None]:
@@ -186,8 +203,40 @@ class GoRougeReward(GoReward):
             if prediction is None:
                 prediction = predictions[job.row] = rouge_tokenize(job.gene_info)
             reference = cached_rouge_target(", ".join(job.terms))
-            scores.append(sum(rouge_scores(reference, prediction)) / 3.0)
+            scores.append(self.combine_flavours(rouge_scores(reference, prediction)))
         return scores
+
+    def combine_flavours(self, scores: Sequence[float]) -> float:
+        """One gene's score from its ROUGE-1, -2 and -L F-measures: their mean."""
+        return sum(scores) / 3.0
+
+
+class GoKeywordSumReward(GoKeywordReward):
+    """``go_keyword`` summed over the two genes (the authors' early composition); [0, 2].
+
+    >>> GoKeywordSumReward()(["<gene_info>Located in the NUCLEUS.</gene_info>"],
+    ...                      pert_go_terms=[["nucleus", "cytosol"]], gene_go_terms=[["nucleus"]])
+    [1.5]
+    """
+
+    __name__ = "go_keyword_sum"
+    over_genes = "sum"
+
+
+class GoRougeSumReward(GoRougeReward):
+    """ROUGE-1 + ROUGE-2 + ROUGE-L of each gene, summed over the two genes (the authors' early
+    composition); [0, 6].
+
+    >>> GoRougeSumReward()(["<gene_info>DNA repair</gene_info>"],
+    ...                    pert_go_terms=[["DNA repair"]], gene_go_terms=[["DNA repair"]])
+    [6.0]
+    """
+
+    __name__ = "go_rouge_sum"
+    over_genes = "sum"
+
+    def combine_flavours(self, scores: Sequence[float]) -> float:
+        return float(sum(scores))
 
 
 class GoLikelihoodReward(GoReward):
@@ -339,6 +388,112 @@ class GoLikelihoodReward(GoReward):
 
     def __repr__(self) -> str:
         return (
-            f"GoLikelihoodReward(model={type(self.model).__name__}, template={self.template!r}, "
+            f"{type(self).__name__}(model={type(self.model).__name__}, template={self.template!r}, "
             f"condition_on_gene_info={self.condition_on_gene_info})"
         )
+
+
+class GoLikelihoodSumReward(GoLikelihoodReward):
+    """``go_likelihood`` summed over the two genes (the authors' early composition); <= 0."""
+
+    __name__ = "go_likelihood_sum"
+    over_genes = "sum"
+
+
+# Added to the EMA variance before its square root: a batch of equal scores normalises to 0.5.
+EMA_VARIANCE_FLOOR = 1e-8
+
+
+@dataclass
+class EmaSigmoid:
+    """Online normalisation of scores to [0, 1]: ``sigmoid((x - mean) / sqrt(variance + 1e-8))``
+    with an exponential moving mean and variance, updated once per call (one batch). Meant for
+    bounded scores (the GO score is in [0, 2]).
+
+    The authors' later code normalised the GO score "with an exponential moving average (alpha
+    0.001) and a sigmoid"; the exact update is not known, so this one is chosen and fixed. For a
+    call with the non-None values ``x_1..x_k`` (None stays None and updates nothing), ``m`` their
+    mean:
+
+    - the first call sets ``mean = m`` and ``variance = mean((x_i - m)^2)`` (starting from 0 and
+      1 instead, alpha 0.001 would need thousands of steps to reach the scores' scale);
+    - later calls set ``mean = (1 - alpha) * mean + alpha * m`` and then
+      ``variance = (1 - alpha) * variance + alpha * mean((x_i - mean)^2)`` (about the new mean);
+    - then every value of the call is normalised with the updated statistics.
+
+    >>> normalise = EmaSigmoid(alpha=0.5)
+    >>> [round(v, 4) for v in normalise([0.0, 2.0, None])[:2]], normalise.mean, normalise.variance
+    ([0.2689, 0.7311], 1.0, 1.0)
+    """
+
+    alpha: float = 0.001
+    mean: float | None = None
+    variance: float = 0.0
+
+    def __call__(self, values: Sequence[float | None]) -> list[float | None]:
+        present = [float(v) for v in values if v is not None]
+        if present:
+            self.update(present)
+        if self.mean is None:  # nothing seen yet: every value is None
+            return [None] * len(values)
+        scale = math.sqrt(self.variance + EMA_VARIANCE_FLOOR)
+        return [None if v is None else _sigmoid((v - self.mean) / scale) for v in values]
+
+    def update(self, batch: Sequence[float]) -> None:
+        batch_mean = math.fsum(batch) / len(batch)
+        if self.mean is None:
+            self.mean = batch_mean
+            self.variance = math.fsum((v - batch_mean) ** 2 for v in batch) / len(batch)
+            return
+        self.mean = (1.0 - self.alpha) * self.mean + self.alpha * batch_mean
+        spread = math.fsum((v - self.mean) ** 2 for v in batch) / len(batch)
+        self.variance = (1.0 - self.alpha) * self.variance + self.alpha * spread
+
+
+def _sigmoid(z: float) -> float:
+    # Two branches so that exp never overflows: the result is in [0, 1] for any finite z.
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+class GoAnswerEmaReward(GoReward):
+    """The authors' later GO reward: the row's ``go_keyword + go_rouge`` (each averaged over its
+    annotated genes; [0, 2]) normalised online by :class:`EmaSigmoid`; [0, 1], None where
+    ``go_keyword`` is. Weighted 2 as the ``answer`` reward of label sources.
+
+    The mean over genes rather than the early code's sum: a row with one annotated gene is not
+    worth half of one with two, so the moving statistics follow how well the model writes, not how
+    many of a pair's genes GO annotates. The statistics live in this object: one per training
+    process (ranks of a multi-GPU run keep their own) and they start afresh when a run resumes.
+
+    Scores 2 and 0 in a first batch: mean 1, variance 1, so sigmoid(1) and sigmoid(-1):
+
+    >>> reward = GoAnswerEmaReward()
+    >>> scores = reward(["<gene_info>nucleus</gene_info>", "<gene_info>no idea</gene_info>"],
+    ...                 pert_go_terms=[["nucleus"], ["nucleus"]], gene_go_terms=[[], []])
+    >>> [round(score, 4) for score in scores]
+    [0.7311, 0.2689]
+    """
+
+    __name__ = "go_answer_ema"
+
+    def __init__(self, alpha: float = 0.001) -> None:
+        super().__init__()
+        self.keyword = GoKeywordReward()
+        self.rouge = GoRougeReward()
+        self.normalise = EmaSigmoid(alpha=alpha)
+
+    def __call__(self, completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
+        return self.normalise(super().__call__(completions, **kwargs))
+
+    def score_jobs(self, jobs: list[GeneJob]) -> list[float | None]:
+        keyword = self.keyword.score_jobs(jobs)
+        rouge = self.rouge.score_jobs(jobs)
+        return [
+            None if k is None or r is None else k + r for k, r in zip(keyword, rouge, strict=True)
+        ]
+
+    def __repr__(self) -> str:
+        return f"GoAnswerEmaReward(alpha={self.normalise.alpha})"

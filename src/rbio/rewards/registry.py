@@ -18,7 +18,15 @@ from typing import Any, Protocol
 from rbio.config import Variant
 from rbio.rewards.answer import answer
 from rbio.rewards.format import FormatReward
-from rbio.rewards.go import GoKeywordReward, GoLikelihoodReward, GoRougeReward
+from rbio.rewards.go import (
+    GoAnswerEmaReward,
+    GoKeywordReward,
+    GoKeywordSumReward,
+    GoLikelihoodReward,
+    GoLikelihoodSumReward,
+    GoRougeReward,
+    GoRougeSumReward,
+)
 from rbio.rewards.mention import mention
 
 
@@ -45,6 +53,10 @@ REWARDS: dict[str, RewardFunction | Callable[..., RewardFunction]] = {
     "go_keyword": GoKeywordReward,
     "go_rouge": GoRougeReward,
     "go_likelihood": GoLikelihoodReward,
+    "go_keyword_sum": GoKeywordSumReward,
+    "go_rouge_sum": GoRougeSumReward,
+    "go_likelihood_sum": GoLikelihoodSumReward,
+    "go_answer_ema": GoAnswerEmaReward,
 }
 REWARD_NAMES: tuple[str, ...] = tuple(REWARDS)
 
@@ -78,12 +90,18 @@ def get_reward(name: str, **options: Any) -> RewardFunction:
     return factory(**options)
 
 
+def needs_policy(name: str) -> bool:
+    """The reward scores text under the policy being trained (the ``go_likelihood`` ones)."""
+    factory = REWARDS[name]
+    return isinstance(factory, type) and issubclass(factory, GoLikelihoodReward)
+
+
 def build_reward_functions(
     variant: Variant, model: Any = None, tokenizer: Any = None
 ) -> tuple[list[RewardFunction], list[float]]:
     """The reward functions of a variant and their weights, in the order of ``variant.rewards``
-    (pass the weights as ``GRPOConfig(reward_weights=...)``). ``go_likelihood`` gets the policy
-    ``model`` and ``tokenizer``; asking for it without them raises.
+    (pass the weights as ``GRPOConfig(reward_weights=...)``). The ``go_likelihood`` rewards get
+    the policy ``model`` and ``tokenizer``; asking for them without those raises.
 
     >>> funcs, weights = build_reward_functions(
     ...     Variant("EXP", {"exp": 1.0}, {"format": 1.0, "mention": 1.0, "answer": 2.0}, ("all",)))
@@ -95,10 +113,10 @@ def build_reward_functions(
     functions: list[RewardFunction] = []
     weights: list[float] = []
     for name, weight in variant.rewards.items():
-        if name == "go_likelihood":
+        if needs_policy(name):
             if model is None or tokenizer is None:
                 raise ValueError(
-                    f"variant {variant.name!r} uses reward 'go_likelihood', which needs the "
+                    f"variant {variant.name!r} uses reward {name!r}, which needs the "
                     "policy model and tokenizer: pass model= and tokenizer="
                 )
             functions.append(get_reward(name, model=model, tokenizer=tokenizer))

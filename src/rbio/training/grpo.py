@@ -13,7 +13,8 @@ One job = one (variant, split, seed). It
    checkpoints in ``checkpoint_dir`` (outside the rule's outputs), resuming from the newest
    complete one when rerun (``rbio.training.checkpoints``);
 5. logs to one MLflow run per (variant, split, seed), tagged by ``rbio.tracking.run_tags``
-   (variant, split, seed, stage=train and the provenance tags of the model it writes); TRL's
+   (variant, split, seed, stage=train and the provenance tags of the model it writes) and
+   ``go_composition`` for a variant composing GO rewards as config verifiers.go.composition; TRL's
    per-step metrics (``rewards/<name>/mean|std``, ``frac_reward_zero_std``,
    ``completions/mean_length``, loss, grad_norm) and ``reward_failures/<name>``. A resumed job
    continues the same MLflow run (its id is kept beside the checkpoints);
@@ -49,6 +50,7 @@ from rbio.data.prompts import prompt_settings
 from rbio.io import write_json
 from rbio.models import ModelPathError, load_model_and_tokenizer
 from rbio.rewards.registry import build_reward_functions
+from rbio.sources import go_composition_of
 from rbio.tracking import run_tags
 from rbio.training.checkpoints import latest_checkpoint
 from rbio.training.checks import check_machine
@@ -157,14 +159,19 @@ def drop_long_prompts(dataset, tokenizer, max_tokens: int):
 
 
 def training_run_tags(job: GrpoJob) -> dict[str, str]:
-    """The MLflow tags of the job's run (``job.tags``: the model's provenance tags)."""
-    return run_tags(
+    """The MLflow tags of the job's run (``job.tags``: the model's provenance tags), and
+    ``go_composition`` where the variant's rewards are one of config verifiers.go.composition's."""
+    tags = run_tags(
         variant=job.variant.name,
         split=job.split,
         seed=job.seed,
         stage="train",
         provenance_tags=job.tags,
     )
+    composition = go_composition_of(job.variant.rewards)
+    if composition is not None:
+        tags["go_composition"] = composition
+    return tags
 
 
 def prompt_settings_params(job: GrpoJob) -> dict[str, str]:
