@@ -170,3 +170,29 @@ def test_every_schema_key_has_a_description():
             walk(extra, f"{path}*.")
 
     walk(schema, "")
+
+
+def overlay_error(tmp_path, overlay_text: str) -> str:
+    """The ConfigError message of the paper config with one overlay file on top."""
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text(overlay_text)
+    with pytest.raises(ConfigError) as error:
+        read_config(REPO / "config.yaml", overlay, schema=SCHEMA)
+    return str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("overlay_text", "message"),
+    [
+        ("seeed: 1\n", "config key 'seeed': unknown key; did you mean 'seed'?"),
+        (
+            "grpo:\n  learning_rat: 1.0e-6\n",
+            "config key 'grpo.learning_rat': unknown key; did you mean 'grpo.learning_rate'?",
+        ),
+        ("zzz: 1\n", "config key 'zzz': unknown key; valid keys here: data, evaluation"),
+    ],
+)
+def test_unknown_keys_fail_in_one_line_with_the_closest_valid_key(tmp_path, overlay_text, message):
+    text = overlay_error(tmp_path, overlay_text)
+    assert message in text
+    assert len(text.splitlines()) == 1 and len(text) < 300

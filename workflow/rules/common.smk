@@ -4,10 +4,11 @@ import os
 import re
 from pathlib import Path
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 from rbio.config import as_params, split_lines
 from rbio.config_file import load_config
+from rbio.config_validation import validate_config
 from rbio.evaluation.baselines import BASELINES
 from rbio.evaluation.published import published_name
 from rbio.reporting.artefacts import (
@@ -22,7 +23,8 @@ from rbio.sources import SOURCES
 
 min_version("9.0")
 
-validate(config, schema="../schemas/config.schema.yaml")
+# Not snakemake.utils.validate: it prints the whole schema and config for one misspelt key.
+validate_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
 CFG = load_config(config)
 
 LINES = list(CFG.data.cell_lines)
