@@ -196,3 +196,32 @@ def test_unknown_keys_fail_in_one_line_with_the_closest_valid_key(tmp_path, over
     text = overlay_error(tmp_path, overlay_text)
     assert message in text
     assert len(text.splitlines()) == 1 and len(text) < 300
+
+
+@pytest.mark.parametrize(
+    ("overlay_text", "message"),
+    [
+        ("grpo:\n  learning_rate: .nan\n", "config key 'grpo.learning_rate': nan is not a finite"),
+        ("grpo:\n  temperature: .inf\n", "config key 'grpo.temperature': inf is not a finite"),
+        ("evaluation:\n  temperature: -.inf\n", "'evaluation.temperature': -inf is not a finite"),
+        ("prompts:\n  negated_fraction: .nan\n", "'prompts.negated_fraction': nan is not a finite"),
+        (
+            "variants:\n  EXP:\n    sources: {exp: .nan}\n",
+            "config key 'variants.EXP.sources.exp': nan is not a finite number",
+        ),
+        (
+            "variants:\n  EXP:\n    sources: {exp: 1.0}\n    rewards: {format: .inf}\n",
+            "config key 'variants.EXP.rewards.format': inf is not a finite number",
+        ),
+        (
+            "variants:\n  EXP:\n    sources: {exp: 1.0}\n    rewards: {format: -1.0}\n",
+            "config key 'variants.EXP.rewards.format': -1.0 is less than the minimum of 0",
+        ),
+        (
+            "variants:\n  EXP:\n    sources: {exp: -1.0}\n",
+            "config key 'variants.EXP.sources.exp': -1.0 is less than or equal to the minimum of 0",
+        ),
+    ],
+)
+def test_non_finite_and_negative_weights_fail_with_the_key(tmp_path, overlay_text, message):
+    assert message in overlay_error(tmp_path, overlay_text)

@@ -9,7 +9,8 @@ path, the problem, and for an unknown key the valid key it most likely meant.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+import math
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,10 @@ MAX_PROBLEM_CHARS = 200
 
 
 def validate_config(raw: Mapping[str, Any], schema: str | Path | Mapping[str, Any]) -> None:
-    """Raise :class:`ConfigError` for the first problem of ``raw`` the JSON schema (a path or the
-    loaded document) rejects."""
+    """Raise :class:`ConfigError` for the first problem of ``raw``: a NaN or infinite number
+    anywhere, then what the JSON schema (a path or the loaded document) rejects."""
+    for key, value in _non_finite_numbers(raw):
+        raise ConfigError(f"config key '{key}': {value} is not a finite number")
     if not isinstance(schema, Mapping):
         with open(schema) as handle:
             schema = yaml.safe_load(handle)
@@ -32,6 +35,19 @@ def validate_config(raw: Mapping[str, Any], schema: str | Path | Mapping[str, An
     error = jsonschema.exceptions.best_match(validator_class(schema).iter_errors(raw))
     if error is not None:
         raise ConfigError(schema_error_message(error)) from None
+
+
+def _non_finite_numbers(node: Any, path: str = "") -> Iterator[tuple[str, float]]:
+    """(key path, value) of every NaN or ±inf: YAML's .nan and .inf pass JSON-schema bounds (every
+    comparison with NaN is false, and inf exceeds any minimum)."""
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            yield from _non_finite_numbers(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _non_finite_numbers(value, f"{path}[{index}]")
+    elif isinstance(node, float) and not math.isfinite(node):
+        yield path or "<root>", node
 
 
 def schema_error_message(error: jsonschema.ValidationError) -> str:
