@@ -225,3 +225,9 @@ def test_unknown_keys_fail_in_one_line_with_the_closest_valid_key(tmp_path, over
 )
 def test_non_finite_and_negative_weights_fail_with_the_key(tmp_path, overlay_text, message):
     assert message in overlay_error(tmp_path, overlay_text)
+
+
+def test_evaluation_without_greedy_or_samples_fails_at_load(tmp_path):
+    message = overlay_error(tmp_path, "evaluation:\n  greedy: false\n  num_samples: 0\n")
+    assert message.startswith("config key 'evaluation': greedy is false and num_samples is 0")
+    assert len(message.splitlines()) == 1

@@ -171,6 +171,19 @@ class EvaluationConfig:
     # Released rbio1 checkpoints to download and evaluate (names without the "rbio1-" prefix).
     published: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        check_decoding(self.greedy, self.num_samples)
+
+
+def check_decoding(greedy: bool, num_samples: int) -> None:
+    """Fail when evaluation would generate no answer at all (checked when the config is loaded,
+    so that it does not first surface inside every evaluation job)."""
+    if not greedy and num_samples < 1:
+        raise ConfigError(
+            "config key 'evaluation': greedy is false and num_samples is 0, so no answer would be "
+            "generated; set evaluation.greedy: true or evaluation.num_samples >= 1"
+        )
+
 
 @dataclass(frozen=True)
 class MlflowConfig:
