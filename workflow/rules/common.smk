@@ -9,6 +9,8 @@ from snakemake.utils import min_version
 from rbio.config import as_params, split_lines
 from rbio.config_file import load_config
 from rbio.config_validation import validate_config
+from rbio.data.genes import HGNC_ALIAS_TABLE
+from rbio.data.perturbqa import local_table, table_name
 from rbio.evaluation.baselines import BASELINES
 from rbio.evaluation.published import published_name
 from rbio.reporting.artefacts import (
@@ -72,6 +74,23 @@ envvars:
 
 
 # --- data --------------------------------------------------------------------------------------
+
+
+def data_folder_check(rule_name, source):
+    """Input function of an acquire rule that adds no input (where the data folder lies changes
+    no result), but with data.origin local first checks that the folder and ``source`` in it
+    exist: one line while the DAG is built instead of one failed job per file. A dry run, a job
+    on a cluster node and a copy already made (a finished run needs no data folder) check nothing.
+    """
+
+    def check(wildcards):
+        wildcard_values = dict(wildcards.items())
+        copy = getattr(rules, rule_name).output[0].format(**wildcard_values)
+        if not (workflow.dryrun or workflow.remote_exec or Path(copy).exists()):
+            CFG.data.check_local_files([source.format(**wildcard_values)])
+        return []
+
+    return check
 
 
 def data_targets():
