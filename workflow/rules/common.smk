@@ -2,10 +2,12 @@
 
 import os
 import re
+import sys
 from pathlib import Path
 
 from snakemake.utils import min_version
 
+from rbio.cluster_profile import check_cluster_profile
 from rbio.config import as_params, split_lines
 from rbio.config_file import load_config
 from rbio.config_validation import validate_config
@@ -28,6 +30,25 @@ min_version("9.0")
 # Not snakemake.utils.validate: it prints the whole schema and config for one misspelt key.
 validate_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
 CFG = load_config(config)
+
+
+def written_resources():
+    """Resources of the profiles and command line as written: scope -> resource -> value."""
+    settings = workflow.resource_settings
+    scopes = {"default-resources": settings.default_resources or {}}
+    scopes.update(settings.overwrite_resources)
+    return {
+        scope: {name: getattr(value, "raw", value) for name, value in values.items()}
+        for scope, values in scopes.items()
+    }
+
+
+# Profile placeholders and a submit host without sbatch fail here, not inside the SLURM plugin;
+# a job on a cluster node was submitted from a host that passed this check.
+if not workflow.remote_exec:
+    check_cluster_profile(
+        written_resources(), sys.argv, os.environ, workflow.output_settings.dryrun
+    )
 
 LINES = list(CFG.data.cell_lines)
 SPLITS = CFG.split_names
