@@ -192,3 +192,64 @@ def test_go_composition_sets_the_go_variants_default_rewards(paper_raw, composit
 
 def test_paper_config_composes_go_as_the_authors_later_code(paper_raw):
     assert paper_raw["verifiers"]["go"]["composition"] == "answer_ema"
+
+
+def overlay_error(tmp_path, overlay_text: str) -> str:
+    """The ConfigError message of the paper config with one overlay file on top."""
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text(overlay_text)
+    with pytest.raises(ConfigError) as error:
+        read_config(REPO / "config.yaml", overlay, schema=SCHEMA)
+    return str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("overlay_text", "message"),
+    [
+        ("seeed: 1\n", "config key 'seeed': unknown key; did you mean 'seed'?"),
+        (
+            "grpo:\n  learning_rat: 1.0e-6\n",
+            "config key 'grpo.learning_rat': unknown key; did you mean 'grpo.learning_rate'?",
+        ),
+        ("zzz: 1\n", "config key 'zzz': unknown key; valid keys here: data, evaluation"),
+    ],
+)
+def test_unknown_keys_fail_in_one_line_with_the_closest_valid_key(tmp_path, overlay_text, message):
+    text = overlay_error(tmp_path, overlay_text)
+    assert message in text
+    assert len(text.splitlines()) == 1 and len(text) < 300
+
+
+@pytest.mark.parametrize(
+    ("overlay_text", "message"),
+    [
+        ("grpo:\n  learning_rate: .nan\n", "config key 'grpo.learning_rate': nan is not a finite"),
+        ("grpo:\n  temperature: .inf\n", "config key 'grpo.temperature': inf is not a finite"),
+        ("evaluation:\n  temperature: -.inf\n", "'evaluation.temperature': -inf is not a finite"),
+        ("prompts:\n  negated_fraction: .nan\n", "'prompts.negated_fraction': nan is not a finite"),
+        (
+            "variants:\n  EXP:\n    sources: {exp: .nan}\n",
+            "config key 'variants.EXP.sources.exp': nan is not a finite number",
+        ),
+        (
+            "variants:\n  EXP:\n    sources: {exp: 1.0}\n    rewards: {format: .inf}\n",
+            "config key 'variants.EXP.rewards.format': inf is not a finite number",
+        ),
+        (
+            "variants:\n  EXP:\n    sources: {exp: 1.0}\n    rewards: {format: -1.0}\n",
+            "config key 'variants.EXP.rewards.format': -1.0 is less than the minimum of 0",
+        ),
+        (
+            "variants:\n  EXP:\n    sources: {exp: -1.0}\n",
+            "config key 'variants.EXP.sources.exp': -1.0 is less than or equal to the minimum of 0",
+        ),
+    ],
+)
+def test_non_finite_and_negative_weights_fail_with_the_key(tmp_path, overlay_text, message):
+    assert message in overlay_error(tmp_path, overlay_text)
+
+
+def test_evaluation_without_greedy_or_samples_fails_at_load(tmp_path):
+    message = overlay_error(tmp_path, "evaluation:\n  greedy: false\n  num_samples: 0\n")
+    assert message.startswith("config key 'evaluation': greedy is false and num_samples is 0")
+    assert len(message.splitlines()) == 1

@@ -28,6 +28,22 @@ class CliError(Exception):
     """A user error: printed without a traceback, exit status 2."""
 
 
+def expected_failures() -> tuple[type[BaseException], ...]:
+    """What the machine or the network, not a bug, makes fail: printed in one line, exit status 1.
+    OSError covers missing or unreadable files and the network errors of requests, urllib and
+    huggingface_hub; S3 downloads (boto3) raise botocore's own errors."""
+    from rbio.config import ConfigError
+
+    failures: list[type[BaseException]] = [OSError, ConfigError]
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:  # botocore is only needed to download released checkpoints
+        pass
+    else:
+        failures += [BotoCoreError, ClientError]
+    return tuple(failures)
+
+
 # --------------------------------------------------------------------------------------------
 # rbio ask
 # --------------------------------------------------------------------------------------------
@@ -234,6 +250,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as error:
         print(f"rbio {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except expected_failures() as error:
+        message = " ".join(str(error).split())  # one line, whatever the library's layout
+        print(f"rbio {args.command}: error: {type(error).__name__}: {message}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import dataclasses
 import os
 import types
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,20 @@ class DataConfig:
     def resolved_dir(self) -> Path:
         """The local data folder, absolute; ``$RBIO_DATA_DIR`` wins over the config value."""
         return Path(os.environ.get(DATA_DIR_ENV) or self.local_dir).resolve()
+
+    def check_local_files(self, relative_paths: Iterable[str]) -> None:
+        """With origin local, fail in one line when the data folder or one of these files in it
+        is missing (else every job that copies one fails on its own, after the DAG is built)."""
+        if self.origin != "local":
+            return
+        folder = self.resolved_dir()
+        how = f"set config data.local_dir or ${DATA_DIR_ENV} to a folder laid out like shared/data"
+        if not folder.is_dir():
+            raise ConfigError(f"data folder {folder} does not exist (data.origin local): {how}")
+        missing = [path for path in relative_paths if not (folder / path).is_file()]
+        if missing:
+            more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+            raise ConfigError(f"data folder {folder} lacks {missing[0]}{more}: {how}")
 
 
 @dataclass(frozen=True)
@@ -170,6 +184,19 @@ class EvaluationConfig:
     base_model: bool
     # Released rbio1 checkpoints to download and evaluate (names without the "rbio1-" prefix).
     published: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        check_decoding(self.greedy, self.num_samples)
+
+
+def check_decoding(greedy: bool, num_samples: int) -> None:
+    """Fail when evaluation would generate no answer at all (checked when the config is loaded,
+    so that it does not first surface inside every evaluation job)."""
+    if not greedy and num_samples < 1:
+        raise ConfigError(
+            "config key 'evaluation': greedy is false and num_samples is 0, so no answer would be "
+            "generated; set evaluation.greedy: true or evaluation.num_samples >= 1"
+        )
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
 
 from rbio.config import (
@@ -31,6 +30,7 @@ from rbio.config import (
     Variant,
     VerifiersConfig,
 )
+from rbio.config_validation import validate_config
 from rbio.rewards.registry import REWARD_NAMES
 from rbio.sources import GO_COMPOSITIONS, SOURCES, default_rewards
 from rbio.verifiers.confidence import PROBABILITY_CONFIDENCES
@@ -173,11 +173,5 @@ def read_config(*paths: str | Path, schema: str | Path | None = None) -> Config:
         if schema
         else Path(paths[0]).resolve().parent / "workflow/schemas/config.schema.yaml"
     )
-    with open(schema_path) as handle:
-        schema_doc = yaml.safe_load(handle)
-    try:
-        jsonschema.validate(raw, schema_doc)
-    except jsonschema.ValidationError as error:
-        key = ".".join(str(part) for part in error.absolute_path) or "<root>"
-        raise ConfigError(f"config key '{key}': {error.message}") from None
+    validate_config(raw, schema_path)
     return load_config(raw)

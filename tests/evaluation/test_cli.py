@@ -79,3 +79,32 @@ def test_compare_prints_and_writes_runs(tmp_path, capsys):
     assert "EXP" in capsys.readouterr().out
     assert pd.read_csv(out)["f1"].tolist() == [0.5]
     assert main(["compare", "--tag", "oops"]) == 2
+
+
+def test_an_offline_download_is_one_line_and_exit_status_1(tmp_path, monkeypatch, capsys):
+    from botocore.exceptions import EndpointConnectionError
+
+    from rbio.evaluation import published
+
+    def offline(*args, **kwargs):
+        raise EndpointConnectionError(endpoint_url="https://czi-rbio.s3.amazonaws.com/")
+
+    monkeypatch.setattr(published, "download_checkpoint", offline)
+    argv = ["ask", QUESTION, "--model", "EXP", "--download", "--published-dir", str(tmp_path)]
+    assert main(argv) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("rbio ask: error: EndpointConnectionError: Could not connect")
+    assert len(error.strip().splitlines()) == 1
+
+
+def test_an_unreadable_file_is_one_line_and_exit_status_1(tmp_path, monkeypatch, capsys):
+    from rbio import provenance
+
+    def unreadable(path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(provenance, "read", unreadable)
+    assert main(["provenance", str(tmp_path)]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("rbio provenance: error: PermissionError: [Errno 13] Permission denied")
+    assert len(error.strip().splitlines()) == 1

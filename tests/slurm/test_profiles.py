@@ -169,7 +169,8 @@ def test_local_profiles_serialise_gpu_jobs(profile):
     assert content["resources"]["gpu"] >= 1
 
 
-@pytest.mark.parametrize("profiles", [["slurm"], ["laptop"]])
+# profiles/slurm alone fails on its placeholders (tests/test_cluster_profile.py).
+@pytest.mark.parametrize("profiles", [["slurm", "slurm-ci"], ["laptop"]])
 def test_snakemake_accepts_the_profiles_in_a_dry_run(profiles, tmp_path, data_dir):
     profile_args = [arg for name in profiles for arg in ("--profile", str(PROFILES / name))]
     result = subprocess.run(

@@ -2,12 +2,17 @@
 
 import os
 import re
+import sys
 from pathlib import Path
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
+from rbio.cluster_profile import check_cluster_profile
 from rbio.config import as_params, split_lines
 from rbio.config_file import load_config
+from rbio.config_validation import validate_config
+from rbio.data.genes import HGNC_ALIAS_TABLE
+from rbio.data.perturbqa import local_table, table_name
 from rbio.evaluation.baselines import BASELINES
 from rbio.evaluation.published import published_name
 from rbio.reporting.artefacts import (
@@ -22,8 +27,28 @@ from rbio.sources import SOURCES
 
 min_version("9.0")
 
-validate(config, schema="../schemas/config.schema.yaml")
+# Not snakemake.utils.validate: it prints the whole schema and config for one misspelt key.
+validate_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
 CFG = load_config(config)
+
+
+def written_resources():
+    """Resources of the profiles and command line as written: scope -> resource -> value."""
+    settings = workflow.resource_settings
+    scopes = {"default-resources": settings.default_resources or {}}
+    scopes.update(settings.overwrite_resources)
+    return {
+        scope: {name: getattr(value, "raw", value) for name, value in values.items()}
+        for scope, values in scopes.items()
+    }
+
+
+# Profile placeholders and a submit host without sbatch fail here, not inside the SLURM plugin;
+# a job on a cluster node was submitted from a host that passed this check.
+if not workflow.remote_exec:
+    check_cluster_profile(
+        written_resources(), sys.argv, os.environ, workflow.output_settings.dryrun
+    )
 
 LINES = list(CFG.data.cell_lines)
 SPLITS = CFG.split_names
@@ -70,6 +95,23 @@ envvars:
 
 
 # --- data --------------------------------------------------------------------------------------
+
+
+def data_folder_check(rule_name, source):
+    """Input function of an acquire rule that adds no input (where the data folder lies changes
+    no result), but with data.origin local first checks that the folder and ``source`` in it
+    exist: one line while the DAG is built instead of one failed job per file. A dry run, a job
+    on a cluster node and a copy already made (a finished run needs no data folder) check nothing.
+    """
+
+    def check(wildcards):
+        wildcard_values = dict(wildcards.items())
+        copy = getattr(rules, rule_name).output[0].format(**wildcard_values)
+        if not (workflow.dryrun or workflow.remote_exec or Path(copy).exists()):
+            CFG.data.check_local_files([source.format(**wildcard_values)])
+        return []
+
+    return check
 
 
 def data_targets():

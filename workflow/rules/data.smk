@@ -8,6 +8,10 @@ localrules:
 
 
 rule acquire_perturbqa:
+    input:
+        data_folder_check(
+            "acquire_perturbqa", local_table(table_name("{line}", "{task}"))
+        ),
     output:
         "results/data/raw/perturbqa/{line}-{task}.csv",
     log:
@@ -23,6 +27,8 @@ rule acquire_perturbqa:
 
 
 rule acquire_hgnc_aliases:
+    input:
+        data_folder_check("acquire_hgnc_aliases", HGNC_ALIAS_TABLE),
     output:
         "results/data/raw/hgnc_aliases.tsv.gz",
     log:

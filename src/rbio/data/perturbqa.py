@@ -49,11 +49,16 @@ def table_name(line: str, task: str) -> str:
     return f"{line}-{task}.csv"
 
 
+def local_table(name: str) -> str:
+    """Where a PerturbQA table lies in the data folder (data.origin local)."""
+    return f"perturbqa/{name}"
+
+
 def acquire_table(name: str, dest: str | Path, *, origin: str, local_dir: str | Path | None) -> str:
     """Put one PerturbQA file at ``dest`` (local copy or upstream download), sha256-verified."""
     expected = SHA256.get(name)
     if origin == "local":
-        return copy_verified(Path(local_dir) / "perturbqa" / name, dest, expected)
+        return copy_verified(Path(local_dir) / local_table(name), dest, expected)
     if origin == "remote":
         return download_verified(UPSTREAM_URL.format(name=name), dest, expected)
     raise ValueError(f"unknown data origin '{origin}'; valid: local, remote")

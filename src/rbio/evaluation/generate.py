@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from rbio.config import ConfigError, check_decoding
 from rbio.data.prompts import build_messages
 from rbio.evaluation.metrics import HEADLINE_PROTOCOL, PROTOCOLS, STRATUM_COLUMNS, metrics_table
 from rbio.evaluation.published import load_checkpoint_into
@@ -72,10 +73,10 @@ class GenerationSettings:
     seed: int = 42
 
     def __post_init__(self) -> None:
-        if not self.greedy and self.num_samples < 1:
-            raise EvaluationInputError(
-                "config key 'evaluation': greedy is false and num_samples is 0 - nothing to score"
-            )
+        try:
+            check_decoding(self.greedy, self.num_samples)
+        except ConfigError as error:
+            raise EvaluationInputError(str(error)) from None
 
 
 @dataclass
