@@ -25,7 +25,8 @@ from transcriptformer.data.dataclasses import (  # noqa: E402
 from transcriptformer.model.model import Transcriptformer  # noqa: E402
 from transcriptformer.tokenizer.vocab import SPECIAL_TOKENS, construct_gene_embeddings  # noqa: E402
 
-from rbio.verifiers import pmi  # noqa: E402
+from rbio.config import TfPmiConfig  # noqa: E402
+from rbio.verifiers import pmi, stages  # noqa: E402
 
 pytestmark = pytest.mark.transcriptformer
 
@@ -215,3 +216,33 @@ def test_config_merged_over_inference_defaults(checkpoint):
     assert model.model_config.block_len == BLOCK_LEN
     assert model.inference_config.batch_size > 0
     assert model.model_config.softcap == 10 and model.loss_config.gene_id_loss_weight == 1.0
+
+
+def test_precompute_tf_pmi_rule_entry_point(checkpoint, tmp_path, monkeypatch):
+    """The rule's job: PerturbQA symbols -> Ensembl through the data folder's NCBI gene table,
+    PMI, pairs and questions."""
+    import pandas as pd
+
+    folder, model = checkpoint
+    table = tmp_path / "data" / "ncbi_human_genes" / "protein_coding_gene.csv"
+    table.parent.mkdir(parents=True)
+    rows = [{"Symbol": symbol, "Ensembl": gene} for symbol, gene in SYMBOLS.items()]
+    pd.DataFrame(rows).to_csv(table, index=False)
+    monkeypatch.setenv("RBIO_DATA_DIR", str(tmp_path / "data"))
+    genes = tmp_path / "perturbqa.parquet"
+    pd.DataFrame({"pert": ["G1", "G2", "G4"], "gene": ["G2", "G5", "OTHER"]}).to_parquet(genes)
+    out = {name: str(tmp_path / f"{name}.parquet") for name in ("pmi", "questions")}
+    report = stages.precompute_tf_pmi(
+        TfPmiConfig(
+            backend="transcriptformer", h5ad=None, checkpoint=str(folder), top_fraction=0.1
+        ),
+        str(genes),
+        out["pmi"],
+        out["questions"],
+        str(tmp_path / "report.json"),
+    )
+    assert report["genes"] == 4 and report["pairs"] == 12
+    pairs = pd.read_parquet(out["pmi"]).set_index(["gene_a", "gene_b"])["pmi"]
+    expected = reference_pmi(model, [SYMBOLS[g] for g in ("G1", "G2", "G4", "G5")])
+    assert pairs[("G2", "G5")] == pytest.approx(expected[1, 3], abs=1e-4)
+    assert len(pd.read_parquet(out["questions"])) == report["yes"] + report["no"] > 0

@@ -208,7 +208,7 @@ def load_transcriptformer(checkpoint_dir: str | Path, device: str = "cuda"):
     import torch
     from omegaconf import OmegaConf
     from transcriptformer.model.model import Transcriptformer
-    from transcriptformer.tokenizer.vocab import load_vocabs_and_embeddings
+    from transcriptformer.tokenizer.vocab import SPECIAL_TOKENS, load_vocabs_and_embeddings
 
     folder = Path(checkpoint_dir)
     # config.json is the training run's config: it lacks inference_config and some data_config
@@ -241,7 +241,8 @@ def load_transcriptformer(checkpoint_dir: str | Path, device: str = "cuda"):
     )
     state = torch.load(folder / "model_weights.pt", weights_only=True, map_location=device)
     model.load_state_dict(state)
-    special = tuple(cfg.model.data_config.special_tokens or ())
+    # The package builds the vocabulary with its own list when the config names none.
+    special = tuple(cfg.model.data_config.get("special_tokens") or SPECIAL_TOKENS)
     return model.to(device).eval(), gene_vocab, special
 
 
@@ -305,6 +306,7 @@ def transcriptformer_pmi(
             archive.extractall(download_dir, filter="data")
         folder = Path(download_dir) / checkpoint
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    genes = list(genes) if genes is not None else None
     model, vocab, special = load_transcriptformer(folder, device)
     chosen = vocab_genes(vocab, special, genes, symbol_to_vocab)
     if genes is not None:
