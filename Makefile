@@ -23,7 +23,7 @@ TORCH_VERSION = $(shell $(PYTHON) scripts/lock_info.py version torch)
 CUDA_ONLY = $(shell $(PYTHON) scripts/lock_info.py cuda-runtime)
 TORCH_CPU_FROM ?= $(if $(PIP_FIND_LINKS),--find-links $(PIP_FIND_LINKS),--index https://download.pytorch.org/whl/cpu)
 
-.PHONY: setup lock envs run test test-slow test-slurm lint clean
+.PHONY: setup lock envs run test test-slow test-slurm test-transcriptformer lint clean
 
 setup: $(VENV)/.installed
 
@@ -60,6 +60,20 @@ run: setup
 # Fast unit tests plus the workflow integration tests on the tiny preset (CPU).
 test: setup
 	$(BIN)/pytest
+
+# The TranscriptFormer PMI backend against the real package, in its own environment (.venv-tf,
+# from envs/transcriptformer/uv.lock: torch 2.5.1 and the package's other exact pins; pytest is in
+# that lock). rbio comes from src/ on PYTHONPATH: installing it would pull the pipeline's own
+# dependencies, which conflict with those pins. CPU only: a tiny random model, eager attention.
+TF_VENV ?= .venv-tf
+
+$(TF_VENV)/.installed: envs/transcriptformer/pyproject.toml envs/transcriptformer/uv.lock | $(UV)
+	UV_PROJECT_ENVIRONMENT=$(CURDIR)/$(TF_VENV) $(UV) sync --frozen --project envs/transcriptformer
+	touch $@
+
+test-transcriptformer: $(TF_VENV)/.installed
+	PYTHONPATH=$(CURDIR)/src $(TF_VENV)/bin/python -m pytest -m transcriptformer \
+		tests/verifiers/test_pmi_transcriptformer.py
 
 # Everything but SLURM: adds the slow tests (learning curve, whole paper target, rerun semantics).
 test-slow: setup

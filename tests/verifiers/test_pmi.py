@@ -73,6 +73,25 @@ def test_pmi_from_gene_logits_matches_definition():
     assert len(pmi.pmi_pairs(asymmetric)) == 12
 
 
+def test_vocab_genes_maps_symbols_and_skips_special_tokens():
+    vocab = {"[PAD]": 0, "[START]": 1, "unknown": 2, "ENSG1": 3, "ENSG2": 4, "ENSG3": 5}
+    special = ("[PAD]", "[START]", "unknown")
+    assert pmi.vocab_genes(vocab, special, None) == [("ENSG1", 3), ("ENSG2", 4), ("ENSG3", 5)]
+    mapping = {"B": "ENSG2", "A": "ENSG1", "X": "ENSG9"}
+    chosen = pmi.vocab_genes(vocab, special, ["B", "A", "X", "[PAD]", "unknown", "ENSG3"], mapping)
+    assert chosen == [("A", 3), ("B", 4), ("ENSG3", 5)]
+
+
+def test_symbol_to_ensembl_on_the_ncbi_table(data_dir):
+    from rbio.verifiers.go import LOCAL_GENES
+
+    mapping = pmi.symbol_to_ensembl(data_dir / LOCAL_GENES[0])
+    assert mapping["A1BG"] == "ENSG00000121410"
+    # 19,447 symbols with an Ensembl id, less the 26 whose id another symbol shares.
+    assert len(mapping) == 19421
+    assert len(set(mapping.values())) == len(mapping)
+
+
 def test_questions_top_bottom_and_confidence():
     rng = np.random.default_rng(0)
     pairs = pd.DataFrame(

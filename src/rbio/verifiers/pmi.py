@@ -125,22 +125,26 @@ def expression_pmi(
 # TranscriptFormer backend
 # --------------------------------------------------------------------------------------------
 
-# (token ids of shape (batch, 2), counts of shape (batch, 2)) -> gene logits (batch, 2, vocab)
+# (token ids of shape (batch, 2), counts of shape (batch, 2)) -> gene logits (batch, 2, vocab),
+# already transformed the way the model's gene-id loss transforms them before its softmax.
 GeneLogitFn = Callable[["object", "object"], "object"]
 
 
 def pmi_from_gene_logits(
-    logit_fn: GeneLogitFn, token_ids: list[int], batch_size: int = 64
+    logit_fn: GeneLogitFn, token_ids: list[int], batch_size: int = 64, device: str = "cpu"
 ) -> np.ndarray:
     """PMI matrix over ``token_ids`` from an autoregressive gene-prediction head.
 
     Each sequence is ``[A, A]``: position 0 is predicted from the empty context (after the start
     token) and gives log p(first gene = B | []); position 1 is predicted after A and gives
     log p(next gene = B | [A]). The second token only feeds the count head, never these logits.
+    The softmax runs over the whole vocabulary (special tokens included), as the model's loss does.
     """
     import torch
 
-    ids = torch.tensor(token_ids, dtype=torch.long)
+    # Inputs on the model's device; the gathered log-probabilities come back to the CPU per
+    # batch, so the index tensor lives on the device too (no host/device mix when indexing).
+    ids = torch.tensor(token_ids, dtype=torch.long, device=device)
     rows = []
     marginal = None
     with torch.no_grad():
@@ -152,8 +156,8 @@ def pmi_from_gene_logits(
             conditional = log_probs[:, 1, :][:, ids]
             if marginal is None:
                 marginal = log_probs[0, 0, :][ids]
-            rows.append(conditional - marginal[None, :])
-    values = torch.cat(rows).cpu().numpy().astype(np.float64)
+            rows.append((conditional - marginal[None, :]).cpu())
+    values = torch.cat(rows).numpy().astype(np.float64)
     np.fill_diagonal(values, 0.0)
     return values
 
@@ -161,33 +165,70 @@ def pmi_from_gene_logits(
 def _transcriptformer_logit_fn(model) -> GeneLogitFn:
     import torch
     from transcriptformer.data.dataclasses import BatchData
+    from transcriptformer.model.losses import logit_softcap
 
     aux_vocab = getattr(model, "aux_vocab", None)
+    pad = model.gene_vocab.pad_idx
+    softcap = model.model_config.softcap
+    # create_block_mask needs the sequence (auxiliary tokens included) to fill whole blocks; the
+    # pad positions are masked as keys, so the two real positions see exactly what they would see
+    # in a longer cell. The package's data loader pads with the same token.
+    block = model.model_config.block_len
+    n_aux = aux_vocab.aux_seq_len if aux_vocab is not None else 0
 
     def logits(tokens, counts):
+        length = tokens.shape[1]
+        fill = -(length + n_aux) % block
+        if fill:
+            tokens = torch.nn.functional.pad(tokens, (0, fill), value=pad)
+            counts = torch.nn.functional.pad(counts, (0, fill), value=0.0)
         aux = None
         if aux_vocab is not None:
             # "unknown" for every auxiliary column (assay, ...): an unconditioned cell.
             aux = torch.tensor(aux_vocab.pad_ids, device=tokens.device).repeat(len(tokens), 1)
         batch = BatchData(gene_counts=counts, gene_token_indices=tokens, aux_token_indices=aux)
-        return model(batch)["gene_logit"]
+        raw = model(batch)["gene_logit"][:, :length]
+        # The gene-id loss soft-caps the head's logits before its softmax
+        # (CrossEntropyLoss(softcap=model_config.softcap)): the probabilities the model was
+        # trained to give are those of the capped logits.
+        return logit_softcap(raw, softcap)
 
     return logits
 
 
 def load_transcriptformer(checkpoint_dir: str | Path, device: str = "cuda"):
     """The released model from an extracted checkpoint folder (config.json, model_weights.pt,
-    vocabs/), loaded the way the package's own inference entry point does."""
+    vocabs/), loaded the way the package's own inference entry point does.
+
+    Returns (model in eval mode on ``device``, gene vocabulary token -> index, special tokens).
+    """
+    import importlib.resources
+    import json
+
     import torch
     from omegaconf import OmegaConf
     from transcriptformer.model.model import Transcriptformer
-    from transcriptformer.tokenizer.vocab import load_vocabs_and_embeddings
+    from transcriptformer.tokenizer.vocab import SPECIAL_TOKENS, load_vocabs_and_embeddings
 
     folder = Path(checkpoint_dir)
-    cfg = OmegaConf.load(folder / "config.json")
+    # config.json is the training run's config: it lacks inference_config and some data_config
+    # fields the package fills from its inference defaults. Same merge as `transcriptformer
+    # inference` (cli/__init__.py): the defaults merged onto the checkpoint's config.
+    defaults = importlib.resources.files("transcriptformer.cli") / "conf" / "inference_config.yaml"
+    checkpoint_cfg = OmegaConf.create(json.loads((folder / "config.json").read_text()))
+    cfg = OmegaConf.merge(checkpoint_cfg, OmegaConf.load(str(defaults)))
+    if not cfg.model.loss_config.get("gene_id_loss_weight", 0) > 0:
+        raise ValueError(
+            f"{folder}: loss_config.gene_id_loss_weight is not > 0, so this checkpoint has no "
+            "gene-prediction head and gives no p(next gene); TF PMI needs one (tf_sapiens, ...)"
+        )
+    cfg.model.checkpoint_path = str(folder)
     cfg.model.inference_config.load_checkpoint = str(folder / "model_weights.pt")
     cfg.model.data_config.aux_vocab_path = str(folder / "vocabs")
     cfg.model.data_config.esm2_mappings_path = str(folder / "vocabs")
+    if not str(device).startswith("cuda"):
+        # torch 2.5 compiles flex attention for CUDA only; eager flex attention runs anywhere.
+        cfg.model.model_config.compile_block_mask = False
     (gene_vocab, aux_vocab), emb_matrix = load_vocabs_and_embeddings(cfg)
     model = Transcriptformer(
         data_config=cfg.model.data_config,
@@ -200,7 +241,40 @@ def load_transcriptformer(checkpoint_dir: str | Path, device: str = "cuda"):
     )
     state = torch.load(folder / "model_weights.pt", weights_only=True, map_location=device)
     model.load_state_dict(state)
-    return model.to(device).eval(), gene_vocab
+    # The package builds the vocabulary with its own list when the config names none.
+    special = tuple(cfg.model.data_config.get("special_tokens") or SPECIAL_TOKENS)
+    return model.to(device).eval(), gene_vocab, special
+
+
+def symbol_to_ensembl(genes_csv: str | Path) -> dict[str, str]:
+    """Gene symbol -> Ensembl gene id from the NCBI gene table (TranscriptFormer's vocabulary is
+    keyed by Ensembl id, PerturbQA by symbol). An Ensembl id shared by several symbols is left
+    out: its symbols would become one token, and their pair a self-pair."""
+    table = pd.read_csv(genes_csv, usecols=["Symbol", "Ensembl"], dtype=str).dropna()
+    table = table.drop_duplicates()
+    table = table[
+        ~table["Ensembl"].duplicated(keep=False) & ~table["Symbol"].duplicated(keep=False)
+    ]
+    return dict(zip(table["Symbol"], table["Ensembl"], strict=True))
+
+
+def vocab_genes(
+    vocab: dict[str, int],
+    special: Iterable[str],
+    genes: Iterable[str] | None,
+    symbol_to_vocab: dict[str, str] | None = None,
+) -> list[tuple[str, int]]:
+    """(name, token) of the requested genes found in the vocabulary, sorted by name; all genes
+    when ``genes`` is None. Special tokens ([PAD], [START], unknown, ...) are never genes."""
+    special = set(special)
+    mapping = symbol_to_vocab or {}
+    wanted = sorted(set(genes)) if genes is not None else sorted(vocab)
+    chosen = []
+    for name in wanted:
+        key = mapping.get(name, name)
+        if key in vocab and key not in special and name not in special:
+            chosen.append((name, vocab[key]))
+    return chosen
 
 
 def transcriptformer_pmi(
@@ -209,12 +283,14 @@ def transcriptformer_pmi(
     download_dir: str | Path,
     symbol_to_vocab: dict[str, str] | None = None,
     batch_size: int = 64,
+    device: str | None = None,
 ) -> PmiMatrix:
     """PMI over the genes of ``genes`` present in the model's vocabulary (GPU recommended).
 
     ``checkpoint`` is a released model name (tf_sapiens, ...; downloaded and extracted into
     ``download_dir``) or an extracted checkpoint folder. The vocabulary is keyed by Ensembl id;
-    ``symbol_to_vocab`` maps symbols to it (from the NCBI gene table).
+    ``symbol_to_vocab`` maps symbols to it (``symbol_to_ensembl``). ``device``: default CUDA when
+    available.
     """
     import tarfile
 
@@ -229,17 +305,22 @@ def transcriptformer_pmi(
         with tarfile.open(tarball) as archive:
             archive.extractall(download_dir, filter="data")
         folder = Path(download_dir) / checkpoint
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    model, vocab = load_transcriptformer(folder, device)
-    wanted = sorted(set(genes)) if genes is not None else sorted(vocab)
-    mapping = symbol_to_vocab or {}
-    chosen = [(g, vocab[mapping.get(g, g)]) for g in wanted if mapping.get(g, g) in vocab]
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    genes = list(genes) if genes is not None else None
+    model, vocab, special = load_transcriptformer(folder, device)
+    chosen = vocab_genes(vocab, special, genes, symbol_to_vocab)
+    if genes is not None:
+        log.info(
+            "transcriptformer PMI: %d of %d requested genes in the vocabulary",
+            len(chosen),
+            len(set(genes)),
+        )
     if len(chosen) < 2:
         raise ValueError(
             f"transcriptformer PMI: only {len(chosen)} requested gene(s) in the vocabulary"
         )
     values = pmi_from_gene_logits(
-        _transcriptformer_logit_fn(model), [token for _, token in chosen], batch_size
+        _transcriptformer_logit_fn(model), [token for _, token in chosen], batch_size, device
     )
     return PmiMatrix(tuple(g for g, _ in chosen), values, symmetric=False)
 

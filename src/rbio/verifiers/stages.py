@@ -133,8 +133,17 @@ def precompute_tf_pmi(
         adata = pmi.load_expression(settings.h5ad)
         matrix = pmi.expression_pmi(adata, genes=wanted)
     elif settings.backend == "transcriptformer":
+        # The model's vocabulary is Ensembl ids; PerturbQA names genes by symbol.
+        genes_csv = data_dir() / go.LOCAL_GENES[0]
+        if not genes_csv.is_file():
+            raise FileNotFoundError(
+                f"{genes_csv}: the NCBI gene table maps symbols to TranscriptFormer's Ensembl ids"
+            )
         matrix = pmi.transcriptformer_pmi(
-            settings.checkpoint, genes=wanted, download_dir=Path(out_pmi).parent / "download"
+            settings.checkpoint,
+            genes=wanted,
+            download_dir=Path(out_pmi).parent / "download",
+            symbol_to_vocab=pmi.symbol_to_ensembl(genes_csv),
         )
     else:
         raise ValueError(
