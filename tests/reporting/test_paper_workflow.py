@@ -8,6 +8,7 @@ from matplotlib.image import imread
 
 from rbio.config_file import read_config
 from rbio.evaluation.baselines import BASELINES
+from rbio.evaluation.metrics import PROTOCOLS
 from tests.helpers import REPO, TINY, run_workflow
 
 pytestmark = pytest.mark.slow
@@ -29,8 +30,21 @@ def test_tables_have_every_variant_baseline_and_prompt(paper_run):
         for prompt in cfg.evaluation.prompt_styles:
             table = pd.read_csv(paper_run / "results" / "tables" / f"{split}_{prompt}.csv")
             expected = [*cfg.variants, "base", *BASELINES]
-            assert table["model"].tolist() == expected
-            assert table["f1"].notna().all() and table["mcc"].notna().all()
+            assert table["model"].tolist() == expected * len(PROTOCOLS)
+            blocks = {p: rows.set_index("model") for p, rows in table.groupby("protocol")}
+            conservative, strict = blocks["conservative"], blocks["strict"]
+            # Every row scored: values for every model, coverage 1.
+            assert conservative["f1"].notna().all() and conservative["mcc"].notna().all()
+            assert (conservative["coverage"] == 1).all()
+            # Strict: a model is scored on the rows it answered readably (none: no values, not 0).
+            assert (strict["coverage"] == strict["n"] / conservative["n"]).all()
+            assert strict.loc[strict["n"] == 0, "mcc"].isna().all()
+            assert strict.loc[strict["n"] > 0, "mcc"].notna().all()
+            # Baselines read no answer: the same values under both protocols.
+            pd.testing.assert_frame_equal(
+                strict.loc[list(BASELINES)].drop(columns="protocol"),
+                conservative.loc[list(BASELINES)].drop(columns="protocol"),
+            )
             for suffix in ("md", "tex"):
                 assert (
                     (paper_run / "results" / "tables" / f"{split}_{prompt}.{suffix}").stat().st_size
