@@ -230,3 +230,39 @@ def test_config_grpo_keys_are_trl_arguments_or_the_pipelines_own():
     trl_fields = {f.name for f in dataclasses.fields(GRPOConfig)}
     assert keys - set(GRPO_PIPELINE_KEYS) <= trl_fields
     assert not set(GRPO_PIPELINE_KEYS) & trl_fields  # else TRL would not receive them
+
+
+def _open_run_after(barrier, job, uri: str, results) -> None:
+    from rbio.training.grpo import open_mlflow_run
+
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    barrier.wait()
+    try:
+        results.put(("ok", open_mlflow_run(job)))
+    except Exception as error:  # reported to the test, which names it
+        results.put(("failed", repr(error)))
+
+
+def test_parallel_jobs_create_a_fresh_store_without_racing(tmp_path):
+    # Two jobs that open a fresh sqlite store at once raced in MLflow's schema migration
+    # ("Online migration expected to match one row"): a 2-core tiny run hit it.
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    uri = f"sqlite:///{tmp_path / 'fresh' / 'mlflow.db'}"
+    cfg, base = tiny_config(), tmp_path / "base"
+    jobs = [
+        grpo_job(cfg, base, base, tmp_path / str(n), prompt_dirs={}, split="loco_k562")
+        for n in range(4)
+    ]
+    barrier, results = context.Barrier(len(jobs)), context.Queue()
+    workers = [
+        context.Process(target=_open_run_after, args=(barrier, job, uri, results)) for job in jobs
+    ]
+    for worker in workers:
+        worker.start()
+    outcomes = [results.get(timeout=120) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=60)
+    assert [status for status, _ in outcomes] == ["ok"] * len(jobs), outcomes
+    assert len({run_id for _, run_id in outcomes}) == len(jobs)

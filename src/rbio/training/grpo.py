@@ -51,7 +51,7 @@ from rbio.io import write_json
 from rbio.models import ModelPathError, load_model_and_tokenizer
 from rbio.rewards.registry import build_reward_functions
 from rbio.sources import go_composition_of
-from rbio.tracking import run_tags
+from rbio.tracking import run_tags, store_lock
 from rbio.training.checkpoints import latest_checkpoint
 from rbio.training.checks import check_machine
 from rbio.training.mixture import build_training_set
@@ -226,9 +226,22 @@ def open_mlflow_run(job: GrpoJob) -> str:
     import mlflow
 
     uri, experiment_name = tracking_target()
-    _ensure_sqlite_folder(uri)
     mlflow.set_tracking_uri(uri)
-    experiment = mlflow.set_experiment(experiment_name)
+    # A fresh sqlite store is created by the first job that opens it: not by two at once.
+    with store_lock(uri):
+        run_id = _create_or_reuse_run(job, mlflow.set_experiment(experiment_name), uri)
+    # transformers' MLflowCallback resumes the run named by MLFLOW_RUN_ID.
+    os.environ["MLFLOW_RUN_ID"] = run_id
+    os.environ["MLFLOW_EXPERIMENT_NAME"] = experiment_name
+    os.environ.setdefault("HF_MLFLOW_LOG_ARTIFACTS", "false")
+    return run_id
+
+
+def _create_or_reuse_run(job: GrpoJob, experiment: Any, uri: str) -> str:
+    """The job's run id: the one its checkpoint folder records for the same store and training
+    settings (a resumed job), else a new run, recorded there."""
+    import mlflow
+
     run_file = Path(job.checkpoint_dir) / MLFLOW_RUN_FILE
     run_id = None
     if run_file.is_file():
@@ -253,16 +266,7 @@ def open_mlflow_run(job: GrpoJob) -> str:
     # Part of the fingerprint: a resumed run logs the values it already has.
     for key, value in prompt_settings_params(job).items():
         client.log_param(run_id, key, value)
-    # transformers' MLflowCallback resumes the run named by MLFLOW_RUN_ID.
-    os.environ["MLFLOW_RUN_ID"] = run_id
-    os.environ["MLFLOW_EXPERIMENT_NAME"] = experiment_name
-    os.environ.setdefault("HF_MLFLOW_LOG_ARTIFACTS", "false")
     return run_id
-
-
-def _ensure_sqlite_folder(uri: str) -> None:
-    if uri.startswith("sqlite:///"):
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
 
 
 # ---------------------------------------------------------------------------------------------
