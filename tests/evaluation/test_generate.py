@@ -14,6 +14,7 @@ from rbio.evaluation.generate import (
     EvaluationRequest,
     GenerationSettings,
     generate_hf,
+    per_question_sampling,
     predictions_frame,
     question_messages,
     read_test_rows,
@@ -200,3 +201,15 @@ def test_sampled_p_yes_per_protocol():
     assert frame["strict_p_yes"].tolist()[:1] == [0.5]
     assert frame["strict_kept"].tolist() == [True, False, False]
     assert np.isnan(frame["strict_score"].tolist()[1:]).all()
+
+
+def test_vllm_samples_each_question_with_its_own_seed():
+    # vLLM's SamplingParams takes keyword arguments; a dict stands in for it on the CPU.
+    settings = GenerationSettings(greedy=False, num_samples=5, temperature=0.7, seed=42)
+    params = per_question_sampling(settings, 3, dict)
+    assert [p["seed"] for p in params] == [42, 43, 44]
+    assert all(
+        {k: v for k, v in p.items() if k != "seed"}
+        == {"n": 5, "temperature": 0.7, "top_p": 1.0, "top_k": -1, "max_tokens": 1024}
+        for p in params
+    )

@@ -223,17 +223,32 @@ def generate_vllm(
         for index, output in enumerate(engine.generate(texts, params)):
             greedy[index] = output.outputs[0].text
     if settings.num_samples:
-        params = SamplingParams(
+        params = per_question_sampling(settings, len(texts), SamplingParams)
+        for index, output in enumerate(engine.generate(texts, params)):
+            samples[index] = [choice.text for choice in output.outputs]
+    return Completions(greedy=greedy, samples=samples)
+
+
+def per_question_sampling(
+    settings: GenerationSettings, questions: int, sampling_params: Callable[..., Any]
+) -> list[Any]:
+    """vLLM sampling parameters, one per question, each seeded ``settings.seed + index``.
+
+    One shared seed would give every question the same random stream, so the k-th samples of
+    all questions would be drawn alike (correlated errors across rows); a seed per question also
+    keeps a question's samples independent of the batch it was generated in.
+    """
+    return [
+        sampling_params(
             n=settings.num_samples,
             temperature=settings.temperature,
             top_p=1.0,
             top_k=-1,
             max_tokens=settings.max_new_tokens,
-            seed=settings.seed,
+            seed=settings.seed + index,
         )
-        for index, output in enumerate(engine.generate(texts, params)):
-            samples[index] = [choice.text for choice in output.outputs]
-    return Completions(greedy=greedy, samples=samples)
+        for index in range(questions)
+    ]
 
 
 # --------------------------------------------------------------------------------------------
