@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import yaml
 
+from rbio.data import prompts
 from rbio.data.prompts import SYSTEM_PROMPTS
 from rbio.rewards.registry import REWARD_NAMES
 from rbio.sources import ASPECTS_FROM_CONFIG, GO_COMPOSITIONS, GO_SOURCES, SOURCES
@@ -14,6 +15,7 @@ def test_every_declaration_names_what_exists() -> None:
     for name, source in SOURCES.items():
         assert source.name == name
         assert source.system_prompt in SYSTEM_PROMPTS, name
+        assert callable(getattr(prompts, source.builder, None)), name
         for composition in GO_COMPOSITIONS:
             rewards = source.rewards(composition)
             assert rewards and set(rewards) <= set(REWARD_NAMES), (name, composition)

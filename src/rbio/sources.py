@@ -17,12 +17,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from rbio.config import GoConfig, PromptsConfig
-from rbio.data import prompts
-from rbio.data.prompts import PromptRequest
+
+# The workflow reads SOURCES while Snakemake parses it, and a plain Snakemake
+# (--software-deployment-method conda) has no pandas: the prompt builders (rbio.data.prompts,
+# pandas) are named here and imported when a source builds its prompts
+# (tests/workflow/test_parse_light.py).
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from rbio.data.prompts import PromptRequest
 
 # GO term aspects a source takes from config verifiers.go.aspects rather than fixing its own.
 ASPECTS_FROM_CONFIG = "verifiers.go.aspects"
@@ -37,8 +43,9 @@ class PromptSource:
     name: str  # the config key (variants.*.sources) and the {source} wildcard
     label: str  # the paper's name
     verifier: str  # what scores its prompts
-    # Builds the source's prompt rows (``rbio.data.prompts``) from a PromptRequest.
-    build: Callable[[PromptRequest], pd.DataFrame]
+    # The function of ``rbio.data.prompts`` that builds the source's prompt rows from a
+    # PromptRequest (``build``).
+    builder: str
     # The rule's input name -> the verifier output the builder reads ({split}: the job's split).
     verifier_outputs: Mapping[str, str] = field(default_factory=dict)
     system_prompt: str = "nocot"  # a key of rbio.data.prompts.SYSTEM_PROMPTS
@@ -55,6 +62,13 @@ class PromptSource:
         if isinstance(self.default_rewards, str):  # REWARDS_FROM_CONFIG
             return GO_COMPOSITIONS[go_composition]
         return self.default_rewards
+
+    @property
+    def build(self) -> Callable[[PromptRequest], pd.DataFrame]:
+        """The prompt builder this source names."""
+        from rbio.data import prompts
+
+        return getattr(prompts, self.builder)
 
     @property
     def uses_go_settings(self) -> bool:
@@ -85,7 +99,9 @@ class PromptSource:
             raise ValueError(f"source '{self.name}' needs the verifiers.go settings")
         if self.uses_mlp_confidence and mlp_confidence is None:
             raise ValueError(f"source '{self.name}' needs config verifiers.mlp.confidence")
-        request = PromptRequest(
+        from rbio.data import prompts
+
+        request = prompts.PromptRequest(
             source=self.name,
             system_prompt=self.system_prompt,
             go_aspects=go.aspects if self.go_aspects == ASPECTS_FROM_CONFIG else self.go_aspects,
@@ -130,7 +146,7 @@ def _go_source(
         name=name,
         label=label,
         verifier=verifier,
-        build=prompts.go_prompts,
+        builder="go_prompts",
         verifier_outputs=GO_INDEX,
         system_prompt="go",
         go_aspects=aspects,
@@ -145,14 +161,14 @@ SOURCES: dict[str, PromptSource] = {
             name="exp",
             label="EXP",
             verifier="PerturbQA's experimental labels (hard)",
-            build=prompts.exp_prompts,
+            builder="exp_prompts",
             default_rewards=LABEL_REWARDS,
         ),
         PromptSource(
             name="mlp",
             label="MLP",
             verifier="the MLP verifier's P(DE) (soft)",
-            build=prompts.mlp_prompts,
+            builder="mlp_prompts",
             verifier_outputs={"mlp_scores": "results/verifiers/mlp/{split}/scores.parquet"},
             default_rewards=LABEL_REWARDS,
             uses_mlp_confidence=True,
@@ -161,7 +177,7 @@ SOURCES: dict[str, PromptSource] = {
             name="tf",
             label="TF",
             verifier="TranscriptFormer PMI co-expression questions (soft, off-task)",
-            build=prompts.tf_prompts,
+            builder="tf_prompts",
             verifier_outputs={"tf_questions": "results/verifiers/tf_pmi/questions.parquet"},
             default_rewards=LABEL_REWARDS,
         ),

@@ -1,5 +1,10 @@
 # Shared by every stage: config validation, typed config, wildcard constraints, input functions.
+# What runs while Snakemake parses (this file, the Snakefile, input functions) imports only the
+# standard library and Snakemake's own dependencies (yaml, jsonschema), never numpy or pandas: a
+# plain Snakemake with --software-deployment-method conda must parse the workflow
+# (tests/workflow/test_parse_light.py).
 
+import importlib.util
 import os
 import re
 import sys
@@ -7,13 +12,17 @@ from pathlib import Path
 
 from snakemake.utils import min_version
 
+# The checkout's rbio, also where Snakemake runs outside the project's venv (a plain Snakemake
+# with per-rule conda environments or containers).
+SRC = str(Path(workflow.basedir) / "src")
+sys.path.insert(0, SRC)
+
 from rbio.cluster_profile import check_cluster_profile
 from rbio.config import as_params, split_lines
 from rbio.config_file import load_config
 from rbio.config_validation import validate_config
-from rbio.data.genes import HGNC_ALIAS_TABLE
-from rbio.data.perturbqa import local_table, table_name
-from rbio.evaluation.baselines import BASELINES
+from rbio.data.folder import HGNC_ALIAS_TABLE, local_table, table_name
+from rbio.evaluation.names import BASELINES
 from rbio.evaluation.published import published_name
 from rbio.reporting.artefacts import (
     FIGURE_FORMATS,
@@ -70,11 +79,7 @@ wildcard_constraints:
 # Jobs import the rbio package; in a per-rule conda environment (--software-deployment-method
 # conda) it is not installed, so the checkout's src/ goes on the import path of every job.
 os.environ.update(
-    PYTHONPATH=os.pathsep.join(
-        filter(
-            None, [str(Path(workflow.basedir) / "src"), os.environ.get("PYTHONPATH")]
-        )
-    )
+    PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")]))
 )
 
 # Where things live changes no result, so it reaches jobs through the environment, not params
@@ -224,6 +229,9 @@ def check_local_machine():
     """Local runs fail while the DAG is built when grpo needs hardware this machine lacks
     (bf16/vLLM without CUDA); cluster and dry runs are checked when the job starts."""
     if workflow.local_exec and not workflow.dryrun and not _MACHINE_CHECKED:
+        # A Snakemake without torch (jobs in conda envs) cannot tell; the job checks at start.
+        if importlib.util.find_spec("torch") is None:
+            return
         from rbio.training.checks import check_machine
 
         check_machine(CFG.grpo)

@@ -30,7 +30,6 @@ HGNC_COMPLETE_SET_URL = (
     "https://storage.googleapis.com/public-download-files/hgnc/tsv/tsv/hgnc_complete_set.txt"
 )
 # The pinned offline table, relative to the data folder, and its sha256 (see its PROVENANCE.md).
-HGNC_ALIAS_TABLE = "hgnc_aliases/hgnc_alias_to_approved.tsv.gz"
 HGNC_ALIAS_SHA256 = "800654a4806074d2c3f7696f60a27ac1c1da3fac6122bf2c061a381609753189"
 
 

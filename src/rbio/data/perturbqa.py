@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rbio.data.folder import local_table
 from rbio.data.genes import SymbolMap
 from rbio.io import ChecksumError, copy_verified, download_verified, read_csv_utf8, verify_acquired
 
@@ -43,15 +44,6 @@ FIRST_ROW_LINE = 2
 
 class PerturbQAFormatError(ValueError):
     """A malformed PerturbQA file; the message names the file and line."""
-
-
-def table_name(line: str, task: str) -> str:
-    return f"{line}-{task}.csv"
-
-
-def local_table(name: str) -> str:
-    """Where a PerturbQA table lies in the data folder (data.origin local)."""
-    return f"perturbqa/{name}"
 
 
 def acquire_table(name: str, dest: str | Path, *, origin: str, local_dir: str | Path | None) -> str:

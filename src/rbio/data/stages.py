@@ -10,6 +10,7 @@ import pandas as pd
 
 from rbio.config import GoConfig, PromptsConfig
 from rbio.data import genes, perturbqa
+from rbio.data.folder import HGNC_ALIAS_TABLE
 from rbio.data.ingest import ingest_perturbqa
 from rbio.data.prompts import SETTINGS_KEY, save_prompt_dataset, summarise
 from rbio.data.splits import make_split
@@ -41,9 +42,7 @@ def acquire_alias_table(dest: str | Path, origin: str, local_dir: str | Path) ->
     the copy, which ingest checks (genes.verify_alias_table).
     """
     if origin == "local":
-        digest = copy_verified(
-            Path(local_dir) / genes.HGNC_ALIAS_TABLE, dest, genes.HGNC_ALIAS_SHA256
-        )
+        digest = copy_verified(Path(local_dir) / HGNC_ALIAS_TABLE, dest, genes.HGNC_ALIAS_SHA256)
         # A record left by an earlier download must not vouch for this copy.
         sha256_record_path(dest).unlink(missing_ok=True)
     else:

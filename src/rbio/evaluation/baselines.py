@@ -35,19 +35,11 @@ import numpy as np
 import pandas as pd
 
 from rbio.evaluation.metrics import metrics_table, same_under_every_protocol
+from rbio.evaluation.names import BASELINES as BASELINES  # re-exported (declared numpy-free)
 from rbio.io import write_json, write_parquet
 
 log = logging.getLogger(__name__)
 
-BASELINES: tuple[str, ...] = (
-    "majority",
-    "gene_prior",
-    "pert_prior",
-    "pair_prior",
-    "mlp_verifier",
-    "tf_pmi",
-    "go_similarity",
-)
 PRIOR_BASELINES: tuple[str, ...] = ("gene_prior", "pert_prior", "pair_prior")
 SMOOTHING = 1.0  # pseudo-observations at the back-off rate
 MLP_THRESHOLD = 0.5

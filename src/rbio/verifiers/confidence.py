@@ -29,9 +29,13 @@ threshold at the centre. For p-values and other scores where *lower* is more sig
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import numpy as np
-import numpy.typing as npt
+# numpy is imported where it is used: the config check reads PROBABILITY_CONFIDENCES while a plain
+# Snakemake, without numpy, parses the workflow (tests/workflow/test_parse_light.py).
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 
 def threshold_centred(
@@ -47,6 +51,8 @@ def threshold_centred(
     outside them are clipped. A side with no spread (all its values equal the threshold) maps to
     0.5. NaN or infinite values raise ValueError: a verifier that produced them is broken.
     """
+    import numpy as np
+
     array = np.asarray(values, dtype=np.float64)
     if not np.isfinite(threshold):
         raise ValueError(f"threshold must be finite, got {threshold}")
@@ -88,6 +94,8 @@ def probability_confidence(
         raise ValueError(
             f"unknown confidence mapping {mapping!r}; valid: {list(PROBABILITY_CONFIDENCES)}"
         )
+    import numpy as np
+
     array = np.asarray(p_yes, dtype=np.float64)
     if mapping == "threshold_centred":
         return threshold_centred(array, threshold=0.5)
