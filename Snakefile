@@ -9,6 +9,15 @@ configfile: "config.yaml"
 report: "workflow/report/workflow.rst"
 
 
+# Every job's image with --software-deployment-method apptainer: the lock's packages. No image
+# is published; build it with `apptainer build containers/rbio.sif containers/rbio.def` (the
+# definition's header says how to run it). Without that flag it is ignored: jobs use .venv or
+# envs/*.yaml.
+# Relative to the working directory (the checkout's root), not absolute: the path is recorded
+# with every output, and a finished run that is moved must plan nothing.
+container: "containers/rbio.sif"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/verifiers.smk"
