@@ -56,6 +56,7 @@ from rbio.training.checkpoints import latest_checkpoint
 from rbio.training.checks import check_machine
 from rbio.training.mixture import build_training_set
 from rbio.training.safe_rewards import RewardFailureMonitor, reward_name, wrap_rewards
+from rbio.training.vllm_server import vllm_server_for
 
 log = logging.getLogger(__name__)
 
@@ -294,7 +295,6 @@ def grpo_arguments(job: GrpoJob, reward_weights: list[float], cuda: bool):
         activation_checkpointing=cuda,
         save_strategy="steps",
         save_only_model=False,  # optimizer + scheduler + RNG: resuming continues the same run
-        vllm_mode="colocate",
         report_to=["mlflow"],
         disable_tqdm=True,
         log_completions=False,
@@ -550,7 +550,13 @@ def _log_final(run_id: str | None, summary: dict[str, Any]) -> None:
 
 
 def launch(job: GrpoJob, accelerate_config: str | Path | None = None) -> None:
-    """Train in this process (one device), or under ``accelerate launch`` across ``job.processes`` GPUs."""
+    """Train in this process (one device), or under ``accelerate launch`` across ``job.processes``
+    GPUs; in vLLM server mode the last GPU(s) serve generation and the others train."""
+    with vllm_server_for(job) as training_job:
+        _launch_training(training_job, accelerate_config)
+
+
+def _launch_training(job: GrpoJob, accelerate_config: str | Path | None) -> None:
     if job.processes <= 1:
         train_grpo(job)
         return
