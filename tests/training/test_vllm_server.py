@@ -14,10 +14,12 @@ from pathlib import Path
 import pytest
 
 import rbio.training.vllm_server as vllm_server
-from rbio.config import GrpoConfig
+from rbio.config import ConfigError, GrpoConfig
 from rbio.config_file import read_config
 from rbio.training.vllm_server import (
     VllmServerError,
+    check_training_gpus,
+    layout_problems,
     running_server,
     server_command,
     split_devices,
@@ -70,11 +72,31 @@ class Job:
 
 def test_the_server_takes_the_last_gpus_and_the_others_train():
     eight = [str(i) for i in range(8)]
-    assert split_devices(eight, 1) == (eight[:7], ["7"])
-    assert split_devices(eight, 2) == (eight[:6], ["6", "7"])
-    assert split_devices(eight, 0) == (eight, [])
+    server = paper_grpo(vllm_mode="server")
+    assert split_devices(eight, server) == (eight[:7], ["7"])
+    two = paper_grpo(vllm_mode="server", vllm_tensor_parallel_size=2)
+    assert split_devices(eight, two) == (eight[:6], ["6", "7"])
+    assert split_devices(eight, paper_grpo()) == (eight, [])
     with pytest.raises(VllmServerError, match="needs at least 2 GPUs .* has 1"):
-        split_devices(["0"], 1)
+        split_devices(["0"], server)
+
+
+def test_the_profiles_gpus_are_checked_while_the_workflow_parses():
+    server = paper_grpo(vllm_mode="server")
+    with pytest.raises(ConfigError, match="config key 'grpo': grpo.vllm_mode is 'server'"):
+        check_training_gpus(server, {"gpu": 1})
+    check_training_gpus(server, {"gpu": 8, "nodes": 1})
+    check_training_gpus(server, {"gpu": "2 * attempt"})  # an expression: judged at job start
+    check_training_gpus(paper_grpo(), {})  # the rule's own gpu=1: colocate runs there
+
+
+def test_gpu_layouts_vllm_cannot_run():
+    assert layout_problems(paper_grpo(vllm_mode="server"), 1)[0].startswith(
+        "grpo.vllm_mode is 'server'"
+    )
+    assert layout_problems(paper_grpo(vllm_mode="server"), 8) == []
+    assert "does not divide" in layout_problems(paper_grpo(vllm_tensor_parallel_size=2), 3)[0]
+    assert layout_problems(paper_grpo(use_vllm=False, vllm_mode="server"), 1) == []
 
 
 def test_the_jobs_gpus_are_slurms_or_the_first_ones():

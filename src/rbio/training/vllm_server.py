@@ -27,7 +27,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from rbio.config import GrpoConfig
+from rbio.config import ConfigError, GrpoConfig
+from rbio.training.multinode import gpus_per_node
 
 log = logging.getLogger(__name__)
 
@@ -59,17 +60,47 @@ def visible_devices(environ: Mapping[str, str], count: int) -> list[str]:
     return [str(index) for index in range(count)]
 
 
-def split_devices(devices: Sequence[str], server: int) -> tuple[list[str], list[str]]:
-    """(training GPUs, server GPUs): the server takes the last ``server`` devices."""
+def layout_problems(grpo: GrpoConfig, gpus: int) -> list[str]:
+    """What a training job on ``gpus`` GPUs (of one node) cannot run of ``grpo``'s vLLM settings:
+    checked while the workflow parses (the profile's gpu resource) and when the job starts."""
+    server = grpo.vllm_server_gpus
+    tensor_parallel = int(grpo["vllm_tensor_parallel_size"])
+    if server and gpus < server + 1:
+        return [
+            f"grpo.vllm_mode is 'server' with grpo.vllm_tensor_parallel_size={server}: the "
+            f"training job needs at least {server + 1} GPUs (one or more to train, {server} for "
+            f"the server) but has {gpus}. Raise the train_grpo rule's gpu resource, or set "
+            "grpo.vllm_mode: colocate."
+        ]
+    if grpo["use_vllm"] and not server and gpus % tensor_parallel:
+        return [
+            f"grpo.vllm_tensor_parallel_size={tensor_parallel} does not divide the training "
+            f"job's {gpus} GPUs (colocate mode: one vLLM instance per group of GPUs)."
+        ]
+    return []
+
+
+def check_training_gpus(grpo: GrpoConfig, resources: Mapping[str, object]) -> None:
+    """While the workflow parses: :func:`layout_problems` for the train_grpo resources the
+    profiles and command line give (a plain number of GPUs; an expression is judged at job
+    start), as a :class:`ConfigError`."""
+    try:
+        gpus = gpus_per_node(resources)
+    except (TypeError, ValueError):
+        return
+    problems = layout_problems(grpo, gpus)
+    if problems:
+        raise ConfigError(f"config key 'grpo': {problems[0]}")
+
+
+def split_devices(devices: Sequence[str], grpo: GrpoConfig) -> tuple[list[str], list[str]]:
+    """(training GPUs, server GPUs): the server takes the last ``grpo.vllm_server_gpus``."""
+    server = grpo.vllm_server_gpus
+    problems = layout_problems(grpo, len(devices))
+    if problems:
+        raise VllmServerError(f"{problems[0]} (GPUs: {','.join(devices) or 'none'})")
     if server < 1:
         return list(devices), []
-    if len(devices) < server + 1:
-        raise VllmServerError(
-            f"grpo.vllm_mode is 'server' with grpo.vllm_tensor_parallel_size={server}: the job "
-            f"needs at least {server + 1} GPUs (one or more to train, {server} for the server) "
-            f"but has {len(devices)} ({','.join(devices) or 'none'}). Raise the train_grpo "
-            "rule's gpu resource, or set grpo.vllm_mode: colocate."
-        )
     return list(devices[:-server]), list(devices[-server:])
 
 
@@ -181,7 +212,7 @@ def vllm_server_for(job: Job) -> Iterator[Job]:
     if server == 0:
         yield job
         return
-    training, serving = split_devices(visible_devices(os.environ, job.processes), server)
+    training, serving = split_devices(visible_devices(os.environ, job.processes), grpo)
     saved = os.environ.get("CUDA_VISIBLE_DEVICES")
     log_path = Path(job.checkpoint_dir) / SERVER_LOG
     command = server_command(job.base_model, grpo)
