@@ -253,3 +253,15 @@ def test_evaluation_without_greedy_or_samples_fails_at_load(tmp_path):
     message = overlay_error(tmp_path, "evaluation:\n  greedy: false\n  num_samples: 0\n")
     assert message.startswith("config key 'evaluation': greedy is false and num_samples is 0")
     assert len(message.splitlines()) == 1
+
+
+def test_a_vllm_window_shorter_than_prompt_plus_completion_fails_at_load(tmp_path):
+    message = overlay_error(tmp_path, "grpo:\n  vllm_max_model_length: 700\n")
+    assert message.startswith("config key 'grpo.vllm_max_model_length': 700 tokens")
+    assert "(768)" in message
+
+
+def test_the_paper_config_generates_with_vllm_and_the_tiny_preset_without():
+    paper, tiny = read_config(REPO / "config.yaml"), read_config(REPO / "config.yaml", TINY)
+    assert paper.grpo["use_vllm"] and paper.evaluation.engine == "vllm"
+    assert not tiny.grpo["use_vllm"] and tiny.evaluation.engine == "hf"

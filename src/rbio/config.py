@@ -159,6 +159,14 @@ class GrpoConfig(Mapping[str, Any]):
         return self._values["lora"]
 
     @property
+    def vllm_server_gpus(self) -> int:
+        """GPUs of the job that serve generation (``trl vllm-serve``, vllm_mode server): the
+        server's tensor-parallel size; 0 when vLLM runs inside the training processes or not at all."""
+        if self._values["use_vllm"] and self._values["vllm_mode"] == "server":
+            return int(self._values["vllm_tensor_parallel_size"])
+        return 0
+
+    @property
     def deepspeed_config(self) -> str:
         """The accelerate config of multi-GPU runs, relative to the workflow root."""
         return self._values["deepspeed_config"]
@@ -182,6 +190,8 @@ class EvaluationConfig:
     batch_size: int
     bootstrap: int
     base_model: bool
+    # Generation engine: "vllm" (GPU, the gpu extra) or "hf" (transformers' generate, any device).
+    engine: str = "hf"
     # Released rbio1 checkpoints to download and evaluate (names without the "rbio1-" prefix).
     published: tuple[str, ...] = ()
 

@@ -110,6 +110,15 @@ def _grpo(values: Mapping[str, Any]) -> GrpoConfig:
             "config key 'grpo.per_device_train_batch_size': "
             f"{batch} is not divisible by grpo.num_generations={generations}"
         )
+    window = values["vllm_max_model_length"]
+    longest = values["max_prompt_length"] + values["max_completion_length"]
+    if values["use_vllm"] and window is not None and window < longest:
+        raise ConfigError(
+            f"config key 'grpo.vllm_max_model_length': {window} tokens cannot hold a prompt of "
+            f"grpo.max_prompt_length={values['max_prompt_length']} plus a completion of "
+            f"grpo.max_completion_length={values['max_completion_length']} ({longest}); raise it "
+            "or set it to null"
+        )
     return GrpoConfig(values)
 
 

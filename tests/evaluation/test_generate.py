@@ -10,6 +10,7 @@ import pytest
 
 from rbio.evaluation.generate import (
     Completions,
+    EngineUnavailableError,
     EvaluationInputError,
     EvaluationRequest,
     GenerationSettings,
@@ -133,11 +134,11 @@ def test_read_test_rows_names_the_missing_column(tmp_path):
         read_test_rows(path)
 
 
-def test_run_evaluation_writes_predictions_and_metrics(tiny_model_dir, test_parquet, tmp_path):
-    out = tmp_path / "eval" / "base" / "loco_k562" / "cot"
-    request = EvaluationRequest(
+def base_model_request(model_dir, test_parquet, out, engine: str = "hf") -> EvaluationRequest:
+    """The request evaluate_model makes for the base model on loco_k562 with the cot prompt."""
+    return EvaluationRequest(
         model_name="base",
-        model_dir=str(tiny_model_dir),
+        model_dir=str(model_dir),
         test_parquet=str(test_parquet),
         split="loco_k562",
         prompt_style="cot",
@@ -146,8 +147,13 @@ def test_run_evaluation_writes_predictions_and_metrics(tiny_model_dir, test_parq
         predictions_path=str(out / "predictions.parquet"),
         metrics_path=str(out / "metrics.parquet"),
         summary_path=str(out / "evaluation.json"),
-        engine="hf",
+        engine=engine,
     )
+
+
+def test_run_evaluation_writes_predictions_and_metrics(tiny_model_dir, test_parquet, tmp_path):
+    out = tmp_path / "eval" / "base" / "loco_k562" / "cot"
+    request = base_model_request(tiny_model_dir, test_parquet, out)
     metrics = run_evaluation(request)
     predictions = pd.read_parquet(out / "predictions.parquet")
     assert len(predictions) == len(pd.read_parquet(test_parquet))
@@ -213,3 +219,27 @@ def test_vllm_samples_each_question_with_its_own_seed():
         == {"n": 5, "temperature": 0.7, "top_p": 1.0, "top_k": -1, "max_tokens": 1024}
         for p in params
     )
+
+
+def test_the_vllm_engine_is_chosen_by_config_and_fails_clearly_where_it_cannot_run(
+    tiny_model_dir, test_parquet, tmp_path, monkeypatch
+):
+    import importlib.util
+
+    import torch
+
+    request = base_model_request(tiny_model_dir, test_parquet, tmp_path, engine="vllm")
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "vllm" else find_spec(name, *a),
+    )
+    with pytest.raises(EngineUnavailableError, match="'evaluation.engine' is vllm but the vllm"):
+        run_evaluation(request)
+    # Installed but no GPU: the other half of the message, still before any model is loaded.
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object())
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(EngineUnavailableError, match="no CUDA device: set evaluation.engine: hf"):
+        run_evaluation(request)
+    assert not (tmp_path / "predictions.parquet").exists()

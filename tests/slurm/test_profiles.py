@@ -24,6 +24,8 @@ ALL_PROFILES = sorted(path.parent for path in PROFILES.glob(f"*/{PROFILE_FILE}")
 GPU_RULES = {"train_grpo", "evaluate_model"}
 # Keys the CI overlay may change relative to profiles/slurm inside the resource mappings.
 SITE_KEYS = {"slurm_partition", "slurm_account"}
+# The training job's size: 8 GPUs on the cluster, one of the CI node's at most 4 fake GPUs.
+SIZE_KEYS = {"gpu", "mem_mb"}
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +88,15 @@ def test_slurm_profile_uses_the_slurm_executor_with_retries_and_placeholders():
         )
 
 
+def test_training_takes_one_whole_8_gpu_node():
+    profile = profile_values.load(SLURM)
+    values = profile["set-resources"]["train_grpo"]
+    # --nodes=1: the plugin sets --nodes only from this resource; --gpus=8 alone may span nodes.
+    assert (values["nodes"], values["gpu"]) == (1, 8)
+    assert profile_values.resource(profile, "train_grpo", "mem_mb") >= 8 * 32000
+    assert profile_values.load(SLURM_CI)["set-resources"]["train_grpo"]["nodes"] == 1
+
+
 @pytest.mark.parametrize("rule", sorted(GPU_RULES))
 def test_gpu_rules_request_gpus_on_slurm(rule):
     values = profile_values.load(SLURM)["set-resources"][rule]
@@ -133,20 +144,19 @@ def test_slurm_extra_never_sets_options_the_plugin_manages(profile):
             assert not re.search(pattern, extra), f"{profile.name}: {option} in slurm_extra"
 
 
-def _without_site_keys(resources: dict) -> dict:
-    return {key: value for key, value in resources.items() if key not in SITE_KEYS}
+def _without_keys(resources: dict, keys: set[str] = SITE_KEYS) -> dict:
+    return {key: value for key, value in resources.items() if key not in keys}
 
 
 def test_ci_overlay_changes_only_site_settings():
     base, overlay = profile_values.load(SLURM), profile_values.load(SLURM_CI)
-    assert _without_site_keys(overlay["default-resources"]) == _without_site_keys(
-        base["default-resources"]
-    )
+    assert _without_keys(overlay["default-resources"]) == _without_keys(base["default-resources"])
     assert overlay["set-resources"].keys() == base["set-resources"].keys()
     for rule, values in base["set-resources"].items():
-        assert _without_site_keys(overlay["set-resources"][rule]) == _without_site_keys(values), (
-            rule
-        )
+        ignored = SITE_KEYS | (SIZE_KEYS if rule == "train_grpo" else set())
+        assert _without_keys(overlay["set-resources"][rule], ignored) == _without_keys(
+            values, ignored
+        ), rule
     assert "executor" not in overlay
 
 

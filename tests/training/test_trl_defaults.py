@@ -108,7 +108,7 @@ SET_BY_AUTHORS = {"num_generations", "learning_rate", "bf16"}
 LEFT_ON_PURPOSE = {
     "gradient_checkpointing", "optim", "average_tokens_across_devices", "logging_steps",
     "report_to", "include_num_input_tokens_seen", "vllm_server_timeout",
-    "vllm_gpu_memory_utilization",
+    "vllm_gpu_memory_utilization", "use_vllm",
 }  # fmt: skip
 
 

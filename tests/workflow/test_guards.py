@@ -45,3 +45,11 @@ def test_a_file_missing_from_the_data_folder_is_named_before_any_job(tmp_path):
     output = failure_output(tmp_path, *RAW_COPIES, env={"RBIO_DATA_DIR": str(partial)})
     assert f"data folder {partial} lacks hgnc_aliases/hgnc_alias_to_approved.tsv.gz" in output
     assert "Error in rule" not in output
+
+
+def test_vllm_server_mode_on_one_gpu_fails_while_the_workflow_parses(tmp_path):
+    # The rule's own gpu=1 leaves no GPU for the server: found before any job is queued.
+    overlay = {"grpo": {"use_vllm": True, "vllm_mode": "server"}}
+    output = failure_output(tmp_path, "data", "-n", extra_config=overlay)
+    assert "config key 'grpo': grpo.vllm_mode is 'server'" in output
+    assert "needs at least 2 GPUs" in output and "but has 1" in output

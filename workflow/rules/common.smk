@@ -33,6 +33,7 @@ from rbio.reporting.artefacts import (
     paper_tables,
 )
 from rbio.sources import SOURCES
+from rbio.training.vllm_server import check_training_gpus
 
 min_version("9.0")
 
@@ -58,6 +59,11 @@ if not workflow.remote_exec:
     check_cluster_profile(
         written_resources(), sys.argv, os.environ, workflow.output_settings.dryrun
     )
+
+# vLLM server mode on one GPU (or a tensor-parallel size that does not divide the GPUs) fails
+# here, not when the training job starts after its time in the queue.
+if not workflow.remote_exec:
+    check_training_gpus(CFG.grpo, written_resources().get("train_grpo", {}))
 
 LINES = list(CFG.data.cell_lines)
 SPLITS = CFG.split_names

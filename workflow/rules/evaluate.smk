@@ -24,6 +24,7 @@ rule evaluate_model:
         kind=model_kind,
         generation=generation_settings(),
         bootstrap=CFG.evaluation.bootstrap,
+        engine=CFG.evaluation.engine,
     script:
         "../scripts/evaluate_model.py"
 

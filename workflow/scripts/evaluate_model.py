@@ -22,6 +22,7 @@ request = EvaluationRequest(
     metrics_path=snakemake.output.metrics,
     summary_path=snakemake.output.summary,
     checkpoint_dir=str(Path(checkpoint).parent) if checkpoint else None,
+    engine=snakemake.params.engine,
 )
 evaluate_model(request, model_kind=snakemake.params.kind, record=record)
 record.write(snakemake.output.provenance)

@@ -7,6 +7,7 @@ from pathlib import Path
 from rbio import provenance
 from rbio.config import GrpoConfig, Variant, from_params
 from rbio.training.grpo import GrpoJob, launch
+from rbio.training.multinode import gpus_per_node
 
 # Everything (this process, C extensions, accelerate's child processes) goes to the rule log.
 log_file = open(snakemake.log[0], "a")  # noqa: SIM115 (lives as long as the job)
@@ -30,9 +31,13 @@ job = GrpoJob(
     },
     out_dir=str(Path(snakemake.output.model).parent),
     checkpoint_dir=snakemake.params.checkpoint_dir,
-    processes=max(1, int(snakemake.resources.get("gpu", 1))),
+    processes=gpus_per_node(snakemake.resources),
     tags=record.tags(),
 )
 # grpo.deepspeed_config is relative to the workflow root (two folders above this script).
-launch(job, accelerate_config=Path(snakemake.scriptdir).parents[1] / grpo.deepspeed_config)
+launch(
+    job,
+    accelerate_config=Path(snakemake.scriptdir).parents[1] / grpo.deepspeed_config,
+    nodes=int(snakemake.resources.get("nodes", 1)),
+)
 record.write(snakemake.output.provenance)

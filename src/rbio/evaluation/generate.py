@@ -3,8 +3,9 @@
 The authors' ``inference.py`` asks one question at a time (one ``generate`` call per question).
 Here questions are rendered with the training prompt (``rbio.data.prompts.build_messages``),
 sorted by length, left-padded and generated in batches; ``num_samples`` sampled answers per
-question come from one ``generate`` call with ``num_return_sequences``. vLLM is used instead when
-it is installed and CUDA is present (``engine="auto"``), for plain model folders.
+question come from one ``generate`` call with ``num_return_sequences``. With config
+``evaluation.engine: vllm`` vLLM generates instead (plain model folders; the released checkpoints,
+shards loaded on top of the base model, always go through transformers).
 
 What is scored (documented in the README's evaluation section), under each protocol of
 ``rbio.evaluation.metrics.PROTOCOLS``:
@@ -196,13 +197,26 @@ def generate_hf(
     return Completions(greedy=greedy, samples=samples)
 
 
-def vllm_available() -> bool:
-    try:
-        import torch
-        import vllm  # noqa: F401
-    except ImportError:
-        return False
-    return torch.cuda.is_available()
+class EngineUnavailableError(RuntimeError):
+    """Config evaluation.engine names an engine this machine cannot run."""
+
+
+def check_vllm_engine() -> None:
+    """vLLM needs its package and a CUDA device: say which is missing and what to change."""
+    import importlib.util
+
+    import torch
+
+    if importlib.util.find_spec("vllm") is None:
+        raise EngineUnavailableError(
+            "config key 'evaluation.engine' is vllm but the vllm package is not installed: "
+            "install the project's `gpu` extra, or set evaluation.engine: hf"
+        )
+    if not torch.cuda.is_available():
+        raise EngineUnavailableError(
+            "config key 'evaluation.engine' is vllm but this machine has no CUDA device: "
+            "set evaluation.engine: hf for CPU runs (config/tiny.yaml does)"
+        )
 
 
 def generate_vllm(
@@ -211,6 +225,7 @@ def generate_vllm(
     settings: GenerationSettings,
 ) -> Completions:
     """The same completions with vLLM (GPU only; plain model folders, not base + shards)."""
+    check_vllm_engine()
     from vllm import LLM, SamplingParams
 
     tokenizer = load_tokenizer(model_dir)
@@ -401,7 +416,7 @@ class EvaluationRequest:
     metrics_path: str
     summary_path: str  # evaluation.json: what was evaluated, how, and how fast
     checkpoint_dir: str | None = None  # published shards loaded on top of model_dir
-    engine: str = "auto"  # "auto" | "hf" | "vllm"
+    engine: str = "hf"  # config evaluation.engine: "hf" | "vllm"
 
 
 def load_for_evaluation(model_dir: str, checkpoint_dir: str | None):
@@ -422,9 +437,8 @@ def run_evaluation(request: EvaluationRequest) -> pd.DataFrame:
     rows = read_test_rows(request.test_parquet)
     conversations = question_messages(rows, request.prompt_style)
     started = time.perf_counter()
-    use_vllm = request.engine == "vllm" or (
-        request.engine == "auto" and request.checkpoint_dir is None and vllm_available()
-    )
+    # Published shards are loaded into a transformers model: vLLM cannot load them.
+    use_vllm = request.engine == "vllm" and request.checkpoint_dir is None
     if use_vllm:
         completions = generate_vllm(request.model_dir, conversations, request.settings)
     else:

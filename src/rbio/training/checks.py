@@ -28,7 +28,7 @@ def machine_problems(
     if grpo["use_vllm"] and not cuda:
         problems.append(
             "config key 'grpo.use_vllm' is true but this machine has no CUDA device: vLLM "
-            "generation needs a GPU. Set grpo.use_vllm: false."
+            "generation needs a GPU. Set grpo.use_vllm: false for CPU runs (config/tiny.yaml does)."
         )
     if grpo["use_vllm"] and cuda:
         import importlib.util
@@ -36,7 +36,7 @@ def machine_problems(
         if importlib.util.find_spec("vllm") is None:
             problems.append(
                 "config key 'grpo.use_vllm' is true but the vllm package is not installed "
-                "(pip install vllm with the CUDA build matching torch), or set grpo.use_vllm: false."
+                "(install the project's `gpu` extra), or set grpo.use_vllm: false."
             )
     if processes > 1 and cuda:
         import importlib.util

@@ -55,7 +55,9 @@ from rbio.tracking import run_tags, store_lock
 from rbio.training.checkpoints import latest_checkpoint
 from rbio.training.checks import check_machine
 from rbio.training.mixture import build_training_set
+from rbio.training.multinode import NodeRole, accelerate_machine_args, train_on_nodes
 from rbio.training.safe_rewards import RewardFailureMonitor, reward_name, wrap_rewards
+from rbio.training.vllm_server import vllm_server_for
 
 log = logging.getLogger(__name__)
 
@@ -294,7 +296,6 @@ def grpo_arguments(job: GrpoJob, reward_weights: list[float], cuda: bool):
         activation_checkpointing=cuda,
         save_strategy="steps",
         save_only_model=False,  # optimizer + scheduler + RNG: resuming continues the same run
-        vllm_mode="colocate",
         report_to=["mlflow"],
         disable_tqdm=True,
         log_completions=False,
@@ -549,9 +550,23 @@ def _log_final(run_id: str | None, summary: dict[str, Any]) -> None:
 # Launching
 
 
-def launch(job: GrpoJob, accelerate_config: str | Path | None = None) -> None:
-    """Train in this process (one device), or under ``accelerate launch`` across ``job.processes`` GPUs."""
-    if job.processes <= 1:
+def launch(job: GrpoJob, accelerate_config: str | Path | None = None, nodes: int = 1) -> None:
+    """Train in this process (one device), or under ``accelerate launch`` across ``job.processes``
+    GPUs (of each of ``nodes`` nodes); in vLLM server mode the last GPU(s) serve generation and
+    the others train."""
+    if nodes > 1:
+        train_on_nodes(job, accelerate_config, nodes)
+        return
+    with vllm_server_for(job) as training_job:
+        launch_processes(training_job, accelerate_config)
+
+
+def launch_processes(
+    job: GrpoJob, accelerate_config: str | Path | None, machine_args: Sequence[str] = ()
+) -> None:
+    """This node's training processes; ``machine_args`` place them among several nodes'
+    (``rbio.training.multinode``: its ``--num_processes``, all nodes', comes last and wins)."""
+    if job.processes <= 1 and not machine_args:
         train_grpo(job)
         return
     if accelerate_config is None or not Path(accelerate_config).is_file():
@@ -564,7 +579,7 @@ def launch(job: GrpoJob, accelerate_config: str | Path | None = None) -> None:
     command = [
         sys.executable, "-m", "accelerate.commands.launch",
         "--config_file", str(accelerate_config),
-        "--num_processes", str(job.processes),
+        "--num_processes", str(job.processes), *machine_args,
         "-m", "rbio.training.grpo", str(spec),
     ]  # fmt: skip
     log.info("launching: %s", " ".join(command))
@@ -572,11 +587,21 @@ def launch(job: GrpoJob, accelerate_config: str | Path | None = None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of each process under ``accelerate launch``: ``python -m rbio.training.grpo job.json``."""
+    """Entry point of each process under ``accelerate launch``: ``python -m rbio.training.grpo
+    job.json``; and of each node's launcher in a multi-node job (``rbio.training.multinode``):
+    ``python -m rbio.training.grpo --node <accelerate config> <job.json>``."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if len(argv) != 1:
-        raise SystemExit("usage: python -m rbio.training.grpo <job.json>")
     logging.basicConfig(level=logging.INFO)
+    if len(argv) == 3 and argv[0] == "--node":
+        job = GrpoJob.from_json(argv[2])
+        # job.processes: the GPUs of each node (the rule's gres gpu:G).
+        machine_args = accelerate_machine_args(NodeRole.from_slurm(os.environ), job.processes)
+        launch_processes(job, argv[1], machine_args)
+        return
+    if len(argv) != 1:
+        raise SystemExit(
+            "usage: python -m rbio.training.grpo <job.json> | --node <accelerate config> <job.json>"
+        )
     train_grpo(GrpoJob.from_json(argv[0]))
 
 
