@@ -349,9 +349,10 @@ def prepare_training(job: GrpoJob, reward_factory: RewardFactory) -> TrainingInp
 
     check_machine(job.grpo, processes=job.processes)
     variant = check_inputs(job)
-    model, tokenizer = load_model_and_tokenizer(
-        job.base_model, dtype=torch.bfloat16 if job.grpo["bf16"] else torch.float32
-    )
+    # fp32 master weights always; grpo.bf16 is autocast (TRL's bf16 argument). bf16 weights
+    # without DeepSpeed (one GPU) lose AdamW's ~lr-sized updates to rounding: 0.3% of the tiny
+    # model's weights changed in two paper-lr steps (tests/training/test_precision.py).
+    model, tokenizer = load_model_and_tokenizer(job.base_model, dtype=torch.float32)
     dataset, mixture = build_training_set(
         {s: job.prompt_dirs[s] for s in variant.sources}, variant.sources, job.seed
     )
