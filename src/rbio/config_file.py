@@ -110,7 +110,9 @@ def _grpo(values: Mapping[str, Any]) -> GrpoConfig:
             "config key 'grpo.per_device_train_batch_size': "
             f"{batch} is not divisible by grpo.num_generations={generations}"
         )
-    return GrpoConfig(values)
+    grpo = GrpoConfig(values)
+    grpo.gradient_accumulation_steps(processes=1)  # the global batch fills whole device batches
+    return grpo
 
 
 def _evaluation(evaluation: Mapping[str, Any]) -> EvaluationConfig:

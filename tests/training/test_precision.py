@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
 from transformers import TrainerCallback
 
@@ -65,3 +66,23 @@ def test_paper_precision_updates_nearly_every_weight(
     assert change.total > 0.9, change.changed
     linear = {k: v for k, v in change.changed.items() if "proj" in k}
     assert min(linear.values()) > 0.9, linear
+
+
+@pytest.mark.parametrize("gpus", [1, 2, 4, 8])
+def test_global_batch_is_rbio1s_on_any_gpu_count(tmp_path, gpus):
+    from rbio.training.grpo import grpo_arguments
+
+    cfg = tiny_config(**{k: PAPER_GRPO[k] for k in ("global_prompts_per_step", "bf16")})
+    job = grpo_job(cfg, tmp_path, tmp_path, tmp_path, processes=gpus)
+    args = grpo_arguments(job, [1.0, 1.0, 2.0], cuda=False)
+    completions = args.per_device_train_batch_size * gpus * args.gradient_accumulation_steps
+    assert completions == 8 * 4  # rbio1: 8 H100s x 4 completions (1 prompt x 4 generations)
+    assert args.steps_per_generation == args.gradient_accumulation_steps  # one generation a step
+
+
+def test_a_gpu_count_that_cannot_hold_the_global_batch_is_refused():
+    from rbio.config import ConfigError
+
+    grpo = tiny_config(global_prompts_per_step=8).grpo
+    with pytest.raises(ConfigError, match=r"32 completions .* over 3 GPU\(s\)"):
+        grpo.gradient_accumulation_steps(processes=3)

@@ -288,6 +288,8 @@ def grpo_arguments(job: GrpoJob, reward_weights: list[float], cuda: bool):
         run_name=run_name(job),
         seed=job.seed,
         data_seed=job.seed,
+        # grpo.global_prompts_per_step on any GPU count (TRL generates once per optimizer step).
+        gradient_accumulation_steps=job.grpo.gradient_accumulation_steps(job.processes),
         reward_weights=reward_weights,
         use_cpu=not cuda,
         # Saves memory on a 3B model; on CPU the tiny model does not need it.
