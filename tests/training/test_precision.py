@@ -86,3 +86,21 @@ def test_a_gpu_count_that_cannot_hold_the_global_batch_is_refused():
     grpo = tiny_config(global_prompts_per_step=8).grpo
     with pytest.raises(ConfigError, match=r"32 completions .* over 3 GPU\(s\)"):
         grpo.gradient_accumulation_steps(processes=3)
+
+
+@pytest.mark.parametrize(("bf16", "precision"), [(True, "bf16"), (False, "no")])
+def test_launch_takes_mixed_precision_from_the_config(tmp_path, bf16, precision):
+    # zero3.yaml fixed bf16: a multi-GPU run with grpo.bf16 false crashed at start. The command
+    # is read by accelerate's own parser, with the shipped config file as its defaults.
+    from accelerate.commands.launch import _validate_launch_command, launch_command_parser
+
+    from rbio.training.grpo import launch_command
+
+    cfg = tiny_config(bf16=bf16, global_prompts_per_step=2)
+    job = grpo_job(cfg, tmp_path, tmp_path, tmp_path, processes=2)
+    command = launch_command(job, REPO / cfg.grpo.deepspeed_config, tmp_path / "job.json")
+    assert command[1:3] == ["-m", "accelerate.commands.launch"]
+    args = launch_command_parser().parse_args(command[3:])
+    args, _, _ = _validate_launch_command(args)
+    assert (args.mixed_precision, args.num_processes, args.use_deepspeed) == (precision, 2, True)
+    assert args.training_script_args == [str(tmp_path / "job.json")]

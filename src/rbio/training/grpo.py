@@ -564,14 +564,22 @@ def launch(job: GrpoJob, accelerate_config: str | Path | None = None) -> None:
     spec = Path(job.checkpoint_dir) / "job.json"
     spec.parent.mkdir(parents=True, exist_ok=True)
     job.to_json(spec)
-    command = [
+    command = launch_command(job, accelerate_config, spec)
+    log.info("launching: %s", " ".join(command))
+    subprocess.run(command, check=True)
+
+
+def launch_command(job: GrpoJob, accelerate_config: str | Path, spec: str | Path) -> list[str]:
+    """``accelerate launch`` of ``job.processes`` processes training the job written to ``spec``.
+    Mixed precision follows grpo.bf16 (the command line wins over the accelerate config file): a
+    precision fixed in that file would contradict TRL's bf16 argument and stop the run."""
+    return [
         sys.executable, "-m", "accelerate.commands.launch",
         "--config_file", str(accelerate_config),
         "--num_processes", str(job.processes),
+        "--mixed_precision", "bf16" if job.grpo["bf16"] else "no",
         "-m", "rbio.training.grpo", str(spec),
     ]  # fmt: skip
-    log.info("launching: %s", " ".join(command))
-    subprocess.run(command, check=True)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
