@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 import yaml
 from transformers import TrainerCallback
 
@@ -104,3 +105,45 @@ def test_launch_takes_mixed_precision_from_the_config(tmp_path, bf16, precision)
     args, _, _ = _validate_launch_command(args)
     assert (args.mixed_precision, args.num_processes, args.use_deepspeed) == (precision, 2, True)
     assert args.training_script_args == [str(tmp_path / "job.json")]
+
+
+def test_training_arguments_exist_before_the_model_is_loaded(
+    tmp_path, tiny_model_dir, exp_prompts, monkeypatch
+):
+    # Under ZeRO-3 the arguments register DeepSpeed's config, which from_pretrained reads to
+    # load each rank's shard only: a model loaded before them sat whole in every rank's memory.
+    from rbio.training.grpo import prepare_training
+
+    events = []
+
+    def recorded(name, func):
+        def wrapper(*args, **kwargs):
+            result = func(*args, **kwargs)
+            events.append((name, result))
+            return result
+
+        return wrapper
+
+    monkeypatch.setattr(grpo, "grpo_arguments", recorded("args", grpo.grpo_arguments))
+    monkeypatch.setattr(
+        grpo, "load_model_and_tokenizer", recorded("model", grpo.load_model_and_tokenizer)
+    )
+    job = grpo_job(tiny_config(), tiny_model_dir, exp_prompts, tmp_path)
+    inputs = prepare_training(job, stand_in_rewards)
+    assert [name for name, _ in events] == ["args", "model"]
+    assert inputs.args is events[0][1], "the arguments the model was loaded under train it"
+    assert inputs.args.reward_weights == [1.0, 1.0, 2.0]  # config.yaml's EXP weights
+    assert next(inputs.model.parameters()).dtype == torch.float32
+
+
+def test_rewards_built_with_other_weights_than_the_config_are_refused():
+    # The arguments take the config's weights before the rewards are built: the two must agree.
+    from rbio.training.grpo import RewardConfigError, resolve_rewards
+
+    variant = tiny_config().variants["EXP"]  # format 1, mention 1, answer 2
+    funcs, _ = stand_in_rewards(variant)
+    assert resolve_rewards(variant, funcs, [1, 1, 2])[1] == [1.0, 1.0, 2.0]
+    with pytest.raises(RewardConfigError, match="names, order and weights must match"):
+        resolve_rewards(variant, funcs, [1.0, 1.0, 1.0])
+    with pytest.raises(RewardConfigError, match="names, order and weights must match"):
+        resolve_rewards(variant, funcs[::-1], [2.0, 1.0, 1.0])

@@ -131,7 +131,20 @@ def resolve_rewards(
         )
     if not funcs:
         raise RewardConfigError(f"variant '{variant.name}' has no reward functions")
-    return list(funcs), [float(w) for w in weights]
+    built = dict(zip(names, map(float, weights), strict=True))
+    if list(built.items()) != list(zip(variant.rewards, reward_weights(variant), strict=True)):
+        # The training arguments are built before the rewards (they need the model) and take
+        # the config's weights: the built rewards must be the config's, in its order.
+        raise RewardConfigError(
+            f"variant '{variant.name}': the reward registry built {built}, but the config says "
+            f"{variant.rewards} (names, order and weights must match)"
+        )
+    return list(funcs), list(built.values())
+
+
+def reward_weights(variant: Variant) -> list[float]:
+    """The variant's reward weights in the order of its rewards (TRL's ``reward_weights``)."""
+    return [float(weight) for weight in variant.rewards.values()]
 
 
 def drop_long_prompts(dataset, tokenizer, max_tokens: int):
@@ -334,8 +347,10 @@ class StepTimer(TrainerCallback):
 
 @dataclass
 class TrainingInputs:
-    """What one job trains: the policy, its tokenizer, the mixed prompts and the rewards."""
+    """What one job trains: its TRL arguments, the policy, its tokenizer, the mixed prompts and
+    the rewards."""
 
+    args: Any  # trl.GRPOConfig; under ZeRO-3 it keeps DeepSpeed's config alive for the model
     model: Any
     tokenizer: Any
     dataset: Any
@@ -346,11 +361,16 @@ class TrainingInputs:
 
 
 def prepare_training(job: GrpoJob, reward_factory: RewardFactory) -> TrainingInputs:
-    """Check the machine and the inputs, then load the model, the prompts and the rewards."""
+    """Check the machine and the inputs, build the training arguments, then load the model, the
+    prompts and the rewards."""
     import torch
 
     check_machine(job.grpo, processes=job.processes)
     variant = check_inputs(job)
+    # Arguments before the model: under accelerate's DeepSpeed ZeRO-3 they register the config
+    # (HfDeepSpeedConfig, held by a weak reference) that makes from_pretrained load each rank's
+    # shard only; loaded first, every rank held the whole model in host memory.
+    args = grpo_arguments(job, reward_weights(variant), cuda=torch.cuda.is_available())
     # fp32 master weights always; grpo.bf16 is autocast (TRL's bf16 argument). bf16 weights
     # without DeepSpeed (one GPU) lose AdamW's ~lr-sized updates to rounding: 0.3% of the tiny
     # model's weights changed in two paper-lr steps (tests/training/test_precision.py).
@@ -361,7 +381,7 @@ def prepare_training(job: GrpoJob, reward_factory: RewardFactory) -> TrainingInp
     dataset, dropped = drop_long_prompts(dataset, tokenizer, job.grpo.max_prompt_length)
     funcs, weights = reward_factory(variant, model=model, tokenizer=tokenizer)
     funcs, weights = resolve_rewards(variant, funcs, weights)
-    return TrainingInputs(model, tokenizer, dataset, mixture, dropped, funcs, weights)
+    return TrainingInputs(args, model, tokenizer, dataset, mixture, dropped, funcs, weights)
 
 
 def train_grpo(
@@ -371,11 +391,10 @@ def train_grpo(
     callbacks: Sequence[Any] = (),
 ) -> dict[str, Any]:
     """Run (or resume) one GRPO job; returns the training summary."""
-    import torch
     from trl import GRPOTrainer
 
     inputs = prepare_training(job, reward_factory)
-    args = grpo_arguments(job, inputs.weights, cuda=torch.cuda.is_available())
+    args = inputs.args
     monitor, timer = RewardFailureMonitor(), StepTimer()
     is_main = int(os.environ.get("RANK", "0")) == 0
     if is_main:
