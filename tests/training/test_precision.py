@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 import yaml
+from safetensors.torch import load_file
 from transformers import TrainerCallback
 
 from rbio.training import grpo
@@ -57,16 +60,16 @@ def test_paper_precision_updates_nearly_every_weight(
     )
     assert cfg.grpo["bf16"] and cfg.grpo["learning_rate"] == 5e-6
     change = WeightChange()
-    train_grpo(
-        grpo_job(cfg, tiny_model_dir, exp_prompts, tmp_path),
-        reward_factory=stand_in_rewards,
-        callbacks=[change],
-    )
+    job = grpo_job(cfg, tiny_model_dir, exp_prompts, tmp_path)
+    train_grpo(job, reward_factory=stand_in_rewards, callbacks=[change])
     # Embedding rows of tokens no prompt or completion used get no gradient, and a norm's
     # weights (~1.0) move by less than fp32's half-ulp at 1.0 (6e-8) in the first warm-up steps.
     assert change.total > 0.9, change.changed
     linear = {k: v for k, v in change.changed.items() if "proj" in k}
     assert min(linear.values()) > 0.9, linear
+    # The model is written in the training precision, not as the fp32 master weights.
+    saved = load_file(Path(job.out_dir) / "model.safetensors")
+    assert {tensor.dtype for tensor in saved.values()} == {torch.bfloat16}
 
 
 @pytest.mark.parametrize("gpus", [1, 2, 4, 8])
@@ -147,3 +150,61 @@ def test_rewards_built_with_other_weights_than_the_config_are_refused():
         resolve_rewards(variant, funcs, [1.0, 1.0, 1.0])
     with pytest.raises(RewardConfigError, match="names, order and weights must match"):
         resolve_rewards(variant, funcs[::-1], [2.0, 1.0, 1.0])
+
+
+def test_lora_job_writes_the_merged_model_and_keeps_its_adapter(
+    tmp_path, tiny_model_dir, exp_prompts
+):
+    from rbio.training.model_files import ADAPTER_DIR, weight_shapes
+
+    cfg = tiny_config(lora={"r": 4, "alpha": 8}, max_steps=2, learning_rate=1e-2)
+    job = grpo_job(cfg, tiny_model_dir, exp_prompts, tmp_path)
+    train_grpo(job, reward_factory=stand_in_rewards)
+    out = Path(job.out_dir)
+    # A plain model (no adapter config beside the weights) with the base model's tensors.
+    assert not (out / "adapter_config.json").exists()
+    assert weight_shapes(out) == weight_shapes(tiny_model_dir)
+    assert (out / ADAPTER_DIR / "adapter_config.json").is_file()
+    assert not (out / ADAPTER_DIR / "training_args.bin").exists()
+    before, after = (
+        load_file(tiny_model_dir / "model.safetensors"),
+        load_file(out / "model.safetensors"),
+    )
+    changed = [k for k in before if not torch.equal(before[k], after[k])]
+    assert changed and all("proj" in k for k in changed), changed  # LoRA's targets only
+
+
+def test_weights_unlike_the_base_models_are_refused_by_name(tmp_path, tiny_model_dir):
+    # What merge_and_unload on ZeRO-3 partitioned parameters wrote: empty embeddings.
+    from safetensors.torch import save_file
+
+    from rbio.training.model_files import ModelWeightsError, check_adapter, check_weights_match
+
+    weights = load_file(tiny_model_dir / "model.safetensors")
+    check_weights_match(tiny_model_dir, tiny_model_dir)
+    cases = {
+        "shape": (
+            {"model.embed_tokens.weight": torch.empty(0)},
+            r"'model.embed_tokens.weight' has shape \[0\]",
+        ),
+        "extra": (
+            {"model.layers.0.mlp.up_proj.lora_A.weight": torch.ones(2, 2)},
+            "e.g. 'model.layers.0.mlp.up_proj.lora_A",
+        ),
+    }
+    for name, (change, message) in cases.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        save_file({**weights, **change}, str(folder / "model.safetensors"))
+        with pytest.raises(ModelWeightsError, match=message):
+            check_weights_match(tiny_model_dir, folder)
+    missing = tmp_path / "missing"
+    missing.mkdir()
+    save_file(
+        {k: v for k, v in weights.items() if "norm" not in k}, str(missing / "model.safetensors")
+    )
+    with pytest.raises(ModelWeightsError, match="lacks tensor 'model.*norm"):
+        check_weights_match(tiny_model_dir, missing)
+    with pytest.raises(ModelWeightsError, match="'lora_B' has shape"):
+        save_file({"lora_B": torch.empty(8, 0)}, str(missing / "adapter_model.safetensors"))
+        check_adapter(missing)

@@ -18,7 +18,9 @@ One job = one (variant, split, seed). It
    per-step metrics (``rewards/<name>/mean|std``, ``frac_reward_zero_std``,
    ``completions/mean_length``, loss, grad_norm) and ``reward_failures/<name>``. A resumed job
    continues the same MLflow run (its id is kept beside the checkpoints);
-6. writes the model folder atomically: weights (safetensors; LoRA adapters merged), tokenizer,
+6. writes the model folder atomically: weights (safetensors in the training precision; a LoRA
+   adapter merged into the base model by one process, the adapter kept in ``adapter/``; every
+   tensor's shape checked against the base model, ``rbio.training.model_files``), tokenizer,
    generation config, ``trainer_state.json``, ``training_summary.json`` and ``run.json`` (the
    MLflow run id) -- ``config.json`` last-in-place via one rename, so a half-written model never
    looks finished.
@@ -55,6 +57,7 @@ from rbio.tracking import run_tags, store_lock
 from rbio.training.checkpoints import latest_checkpoint
 from rbio.training.checks import check_machine
 from rbio.training.mixture import build_training_set
+from rbio.training.model_files import ADAPTER_DIR, check_weights_match, merge_lora
 from rbio.training.safe_rewards import RewardFailureMonitor, reward_name, wrap_rewards
 
 log = logging.getLogger(__name__)
@@ -505,22 +508,17 @@ def _step_time_stats(seconds: list[float]) -> dict[str, float] | None:
 def save_trained_model(
     trainer, tokenizer, job: GrpoJob, summary: dict, run_id: str | None, is_main: bool
 ) -> None:
-    """Write the final model folder with one rename (every process takes part in a ZeRO-3 save)."""
+    """Write the final model folder with one rename, once its weights fit the base model."""
     out_dir = Path(job.out_dir)
     staging = out_dir.parent / f".staging-{out_dir.name}"
     if is_main and staging.exists():
         shutil.rmtree(staging)
-    trainer.accelerator.wait_for_everyone()
-    model = trainer.model
-    if hasattr(model, "merge_and_unload"):  # LoRA: one plain model folder for evaluation
-        model = trainer.accelerator.unwrap_model(model).merge_and_unload()
-        if is_main:
-            model.save_pretrained(staging, safe_serialization=True)
-    else:
-        trainer.save_model(str(staging))
-    trainer.accelerator.wait_for_everyone()
+    _save_weights(trainer, job, staging, is_main)
     if not is_main:
         return
+    # A tensor saved empty or misshapen (partitioned parameters) fails here, naming it, not in
+    # evaluation.
+    check_weights_match(job.base_model, staging)
     tokenizer.save_pretrained(staging)
     trainer.state.save_to_json(str(staging / "trainer_state.json"))
     write_json(staging / "training_summary.json", summary)
@@ -534,11 +532,33 @@ def save_trained_model(
             "seed": job.seed,
         },
     )
-    # The pickle Trainer.save_model writes beside the weights: not kept.
-    (staging / "training_args.bin").unlink(missing_ok=True)
     if out_dir.exists():
         shutil.rmtree(out_dir)
     os.replace(staging, out_dir)
+
+
+def _save_weights(trainer, job: GrpoJob, staging: Path, is_main: bool) -> None:
+    """The trained weights in ``staging`` as safetensors, in the training precision (bf16 with
+    grpo.bf16, as the fp32 master weights are only for the optimizer). Every process takes part
+    in the trainer's save (ZeRO-3 gathers the shards); a LoRA adapter is saved by the trainer,
+    then merged into the base model by the main process alone."""
+    import torch
+
+    dtype = torch.bfloat16 if job.grpo["bf16"] else torch.float32
+    lora = job.grpo.lora is not None
+    trainer.accelerator.wait_for_everyone()
+    if not lora and not trainer.is_deepspeed_enabled:
+        # ZeRO-3 saves 16-bit weights itself (zero3_save_16bit_model); one process casts here.
+        trainer.accelerator.unwrap_model(trainer.model).to(dtype)
+    weights_dir = staging / ADAPTER_DIR if lora else staging
+    trainer.save_model(str(weights_dir))
+    trainer.accelerator.wait_for_everyone()
+    if not is_main:
+        return
+    # The pickle Trainer.save_model writes beside the weights: not kept.
+    (weights_dir / "training_args.bin").unlink(missing_ok=True)
+    if lora:
+        merge_lora(job.base_model, weights_dir, staging, dtype)
 
 
 def _end_mlflow_run(run_id: str | None, status: str) -> None:
