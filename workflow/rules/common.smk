@@ -233,7 +233,8 @@ def check_local_machine():
 def check_grpo_gpus(rule):
     """Fail while the workflow parses when train_grpo's GPU count (its gpu resource after the
     profile's set-resources) cannot split grpo.global_prompts_per_step evenly, not in a queued
-    GPU job. A gpu given as an expression (of attempt, say) is checked when the job starts."""
+    GPU job. A gpu given as an expression (of attempt, say) is checked when the job starts.
+    """
     gpus = rule.resources.get("gpu") or 1
     gpus = getattr(gpus, "raw", gpus)
     if isinstance(gpus, int):
