@@ -119,7 +119,7 @@ def main() -> None:
     result = {
         "variant": args.variant,
         "steps": summary["steps"],
-        "completions_per_step": cfg.grpo["per_device_train_batch_size"],
+        "completions_per_step": cfg.grpo.completions_per_step,
         "max_completion_length": cfg.grpo["max_completion_length"],
         "seconds_per_step_median": steps["median"],
         "seconds_per_step_mean": steps["mean"],

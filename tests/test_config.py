@@ -122,6 +122,10 @@ def test_typed_sections_round_trip_through_rule_params():
             lambda c: c["grpo"].update(per_device_train_batch_size=6),
             "not divisible by grpo.num_generations=4",
         ),
+        (
+            lambda c: c["grpo"].update(per_device_train_batch_size=8, global_prompts_per_step=1),
+            "config key 'grpo.global_prompts_per_step': 4 completions per optimizer step",
+        ),
     ],
 )
 def test_unknown_names_fail_with_key_and_valid_values(paper_raw, mutate, message):

@@ -121,7 +121,12 @@ class VerifiersConfig:
 
 # Keys of config `grpo` that the pipeline handles itself; every other key is an argument of TRL's
 # GRPOConfig, passed through as the config gives it.
-GRPO_PIPELINE_KEYS: tuple[str, ...] = ("max_prompt_length", "lora", "deepspeed_config")
+GRPO_PIPELINE_KEYS: tuple[str, ...] = (
+    "max_prompt_length",
+    "lora",
+    "deepspeed_config",
+    "global_prompts_per_step",
+)
 
 
 class GrpoConfig(Mapping[str, Any]):
@@ -170,6 +175,27 @@ class GrpoConfig(Mapping[str, Any]):
     def deepspeed_config(self) -> str:
         """The accelerate config of multi-GPU runs, relative to the workflow root."""
         return self._values["deepspeed_config"]
+
+    @property
+    def completions_per_step(self) -> int:
+        """Completions in one optimizer step, over all GPUs (prompts per step x generations)."""
+        return self._values["global_prompts_per_step"] * self._values["num_generations"]
+
+    def gradient_accumulation_steps(self, processes: int) -> int:
+        """Micro-batches per optimizer step that keep the global batch
+        (``global_prompts_per_step``) whatever the number of GPU processes: TRL's GRPO generates
+        once per optimizer step for all of them (``steps_per_generation`` follows this)."""
+        per_pass = self._values["per_device_train_batch_size"] * processes
+        if processes < 1 or self.completions_per_step % per_pass:
+            batch = self._values["per_device_train_batch_size"]
+            raise ConfigError(
+                f"config key 'grpo.global_prompts_per_step': {self.completions_per_step} "
+                f"completions per optimizer step ({self['global_prompts_per_step']} prompts x "
+                f"{self['num_generations']} generations) do not split evenly over {processes} "
+                f"GPU(s) x grpo.per_device_train_batch_size={batch}: give train_grpo a gpu "
+                f"resource N such that N x {batch} divides {self.completions_per_step}"
+            )
+        return self.completions_per_step // per_pass
 
 
 @dataclass(frozen=True)

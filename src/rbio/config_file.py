@@ -119,7 +119,9 @@ def _grpo(values: Mapping[str, Any]) -> GrpoConfig:
             f"grpo.max_completion_length={values['max_completion_length']} ({longest}); raise it "
             "or set it to null"
         )
-    return GrpoConfig(values)
+    grpo = GrpoConfig(values)
+    grpo.gradient_accumulation_steps(processes=1)  # the global batch fills whole device batches
+    return grpo
 
 
 def _evaluation(evaluation: Mapping[str, Any]) -> EvaluationConfig:

@@ -80,3 +80,73 @@ def test_wrong_length_output_is_isolated_per_completion():
 
     reward = SafeReward(short, monitor)
     assert call(reward, ["a", "b"], [0, 0]) == [1.0, 1.0]
+
+
+def other_process(*calls: list[float]):
+    """A reducer standing in for the all-reduce: adds another process's counts (one flat list
+    per call, in the monitor's order) to this one's."""
+    pending = list(calls)
+
+    def reduce(values):
+        other = pending.pop(0)
+        assert len(other) == len(values)
+        return [a + b for a, b in zip(values, other, strict=True)]
+
+    return reduce
+
+
+def test_the_failure_budget_is_the_jobs_over_all_processes():
+    # This process: 0 of 100 failed; another: 3 of 100 -> 1.5% of the job's completions.
+    monitor = RewardFailureMonitor(reduce=other_process([100, 3]))  # scored, failed
+    call(SafeReward(picky, monitor), ["1"] * 100, [1] * 100)
+    with pytest.raises(RewardFailureError, match=r"3 of 200 .*1.5%.*other processes"):
+        monitor.check_window(1)
+    # 2 of 100 failed here (2% locally) but 2 of 400 in the job (0.5%): training continues.
+    monitor = RewardFailureMonitor(reduce=other_process([300, 0]))
+    call(SafeReward(picky, monitor), ["1"] * 98 + ["boom", "boom"], [1] * 100)
+    monitor.check_window(1)
+
+
+def test_totals_are_summed_over_processes_when_training_ends():
+    # Names in order "<lambda>", "picky"; window (scored, failed), then totals (failed, scored,
+    # seconds).
+    window, totals = [5, 7, 1, 2], [1, 2, 5, 7, 0.5, 0.25]
+    monitor = RewardFailureMonitor(max_failure_rate=1.0, reduce=other_process(window, totals))
+    SafeReward(picky, monitor)  # registered, never called here: still reduced, in name order
+    call(SafeReward(lambda completions, **kw: [0.0] * len(completions), monitor), ["x"], [1])
+    monitor.on_train_end(SimpleNamespace(logging_steps=1), SimpleNamespace(global_step=1), None)
+    assert monitor.totals()["reward_failures"] == {"<lambda>": 1, "picky": 2}
+    assert monitor.totals()["reward_completions_scored"] == {"<lambda>": 6, "picky": 7}
+
+
+def _count_in_process(rank: int, port: int, results) -> None:
+    import torch.distributed as dist
+
+    from rbio.training.safe_rewards import sum_over_ranks
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    try:
+        results.put((rank, sum_over_ranks([rank + 1.0, 10.0 * rank])))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_sum_over_ranks_all_reduces_in_a_real_two_process_group():
+    import multiprocessing
+    import socket
+
+    from rbio.training.safe_rewards import sum_over_ranks
+
+    assert sum_over_ranks([1.0, 2.0]) == [1.0, 2.0]  # no process group: the local values
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    workers = [context.Process(target=_count_in_process, args=(r, port, results)) for r in (0, 1)]
+    for worker in workers:
+        worker.start()
+    outcomes = dict(results.get(timeout=120) for _ in workers)
+    for worker in workers:
+        worker.join(timeout=60)
+    assert outcomes == {0: [3.0, 10.0], 1: [3.0, 10.0]}

@@ -53,3 +53,17 @@ def test_vllm_server_mode_on_one_gpu_fails_while_the_workflow_parses(tmp_path):
     output = failure_output(tmp_path, "data", "-n", extra_config=overlay)
     assert "config key 'grpo': grpo.vllm_mode is 'server'" in output
     assert "needs at least 2 GPUs" in output and "but has 1" in output
+
+
+def test_a_gpu_count_that_does_not_split_the_global_batch_fails_at_parse_time(tmp_path):
+    # 8 prompts x 4 generations = 32 completions per step: 3 GPUs x 4 cannot split them, 2 can.
+    overlay = {"grpo": {"global_prompts_per_step": 8}}
+
+    def gpus(count: int) -> tuple[str, ...]:  # -n ends --set-resources' list of values
+        return ("--set-resources", f"train_grpo:gpu={count}", "-n")
+
+    output = failure_output(tmp_path, "data", extra_config=overlay, args=gpus(3))
+    assert "config key 'grpo.global_prompts_per_step': 32 completions" in output
+    assert "over 3 GPU(s)" in output
+    assert len(output.strip().splitlines()) <= 5, output
+    run_workflow(tmp_path, "data", extra_config=overlay, args=gpus(2))

@@ -244,6 +244,21 @@ def check_local_machine():
         _MACHINE_CHECKED.append(True)
 
 
+def check_grpo_gpus(rule):
+    """Fail while the workflow parses when train_grpo's GPU count (its gpu resource after the
+    profile's set-resources) cannot split grpo.global_prompts_per_step evenly, not in a queued
+    GPU job. A gpu given as an expression (of attempt, say) is checked when the job starts.
+    """
+    gpus, nodes = (
+        getattr(v, "raw", v)
+        for v in (rule.resources.get("gpu") or 1, rule.resources.get("nodes") or 1)
+    )
+    if isinstance(gpus, int) and isinstance(nodes, int):
+        # vLLM server mode keeps its GPUs out of training (one node only, refused otherwise).
+        training = max(1, gpus - CFG.grpo.vllm_server_gpus) * max(1, nodes)
+        CFG.grpo.gradient_accumulation_steps(processes=training)
+
+
 def grpo_inputs(wildcards):
     """The base model and one prompt dataset per source of the variant."""
     check_local_machine()

@@ -46,3 +46,6 @@ rule train_grpo:
         checkpoint_dir="results/checkpoints/{variant}/{split}",
     script:
         "../scripts/train_grpo.py"
+
+
+check_grpo_gpus(rules.train_grpo.rule)

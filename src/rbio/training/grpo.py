@@ -18,7 +18,9 @@ One job = one (variant, split, seed). It
    per-step metrics (``rewards/<name>/mean|std``, ``frac_reward_zero_std``,
    ``completions/mean_length``, loss, grad_norm) and ``reward_failures/<name>``. A resumed job
    continues the same MLflow run (its id is kept beside the checkpoints);
-6. writes the model folder atomically: weights (safetensors; LoRA adapters merged), tokenizer,
+6. writes the model folder atomically: weights (safetensors in the training precision; a LoRA
+   adapter merged into the base model by one process, the adapter kept in ``adapter/``; every
+   tensor's shape checked against the base model, ``rbio.training.model_files``), tokenizer,
    generation config, ``trainer_state.json``, ``training_summary.json`` and ``run.json`` (the
    MLflow run id) -- ``config.json`` last-in-place via one rename, so a half-written model never
    looks finished.
@@ -55,6 +57,7 @@ from rbio.tracking import run_tags, store_lock
 from rbio.training.checkpoints import latest_checkpoint
 from rbio.training.checks import check_machine
 from rbio.training.mixture import build_training_set
+from rbio.training.model_files import ADAPTER_DIR, check_weights_match, merge_lora
 from rbio.training.multinode import NodeRole, accelerate_machine_args, train_on_nodes
 from rbio.training.safe_rewards import RewardFailureMonitor, reward_name, wrap_rewards
 from rbio.training.vllm_server import vllm_server_for
@@ -133,7 +136,20 @@ def resolve_rewards(
         )
     if not funcs:
         raise RewardConfigError(f"variant '{variant.name}' has no reward functions")
-    return list(funcs), [float(w) for w in weights]
+    built = dict(zip(names, map(float, weights), strict=True))
+    if list(built.items()) != list(zip(variant.rewards, reward_weights(variant), strict=True)):
+        # The training arguments are built before the rewards (they need the model) and take
+        # the config's weights: the built rewards must be the config's, in its order.
+        raise RewardConfigError(
+            f"variant '{variant.name}': the reward registry built {built}, but the config says "
+            f"{variant.rewards} (names, order and weights must match)"
+        )
+    return list(funcs), list(built.values())
+
+
+def reward_weights(variant: Variant) -> list[float]:
+    """The variant's reward weights in the order of its rewards (TRL's ``reward_weights``)."""
+    return [float(weight) for weight in variant.rewards.values()]
 
 
 def drop_long_prompts(dataset, tokenizer, max_tokens: int):
@@ -290,6 +306,11 @@ def grpo_arguments(job: GrpoJob, reward_weights: list[float], cuda: bool):
         run_name=run_name(job),
         seed=job.seed,
         data_seed=job.seed,
+        # grpo.global_prompts_per_step on any GPU count (TRL generates once per optimizer step).
+        # Every training process of the run, on every node (accelerate sets WORLD_SIZE).
+        gradient_accumulation_steps=job.grpo.gradient_accumulation_steps(
+            int(os.environ.get("WORLD_SIZE", job.processes))
+        ),
         reward_weights=reward_weights,
         use_cpu=not cuda,
         # Saves memory on a 3B model; on CPU the tiny model does not need it.
@@ -333,8 +354,10 @@ class StepTimer(TrainerCallback):
 
 @dataclass
 class TrainingInputs:
-    """What one job trains: the policy, its tokenizer, the mixed prompts and the rewards."""
+    """What one job trains: its TRL arguments, the policy, its tokenizer, the mixed prompts and
+    the rewards."""
 
+    args: Any  # trl.GRPOConfig; under ZeRO-3 it keeps DeepSpeed's config alive for the model
     model: Any
     tokenizer: Any
     dataset: Any
@@ -345,21 +368,27 @@ class TrainingInputs:
 
 
 def prepare_training(job: GrpoJob, reward_factory: RewardFactory) -> TrainingInputs:
-    """Check the machine and the inputs, then load the model, the prompts and the rewards."""
+    """Check the machine and the inputs, build the training arguments, then load the model, the
+    prompts and the rewards."""
     import torch
 
     check_machine(job.grpo, processes=job.processes)
     variant = check_inputs(job)
-    model, tokenizer = load_model_and_tokenizer(
-        job.base_model, dtype=torch.bfloat16 if job.grpo["bf16"] else torch.float32
-    )
+    # Arguments before the model: under accelerate's DeepSpeed ZeRO-3 they register the config
+    # (HfDeepSpeedConfig, held by a weak reference) that makes from_pretrained load each rank's
+    # shard only; loaded first, every rank held the whole model in host memory.
+    args = grpo_arguments(job, reward_weights(variant), cuda=torch.cuda.is_available())
+    # fp32 master weights always; grpo.bf16 is autocast (TRL's bf16 argument). bf16 weights
+    # without DeepSpeed (one GPU) lose AdamW's ~lr-sized updates to rounding: 0.3% of the tiny
+    # model's weights changed in two paper-lr steps (tests/training/test_precision.py).
+    model, tokenizer = load_model_and_tokenizer(job.base_model, dtype=torch.float32)
     dataset, mixture = build_training_set(
         {s: job.prompt_dirs[s] for s in variant.sources}, variant.sources, job.seed
     )
     dataset, dropped = drop_long_prompts(dataset, tokenizer, job.grpo.max_prompt_length)
     funcs, weights = reward_factory(variant, model=model, tokenizer=tokenizer)
     funcs, weights = resolve_rewards(variant, funcs, weights)
-    return TrainingInputs(model, tokenizer, dataset, mixture, dropped, funcs, weights)
+    return TrainingInputs(args, model, tokenizer, dataset, mixture, dropped, funcs, weights)
 
 
 def train_grpo(
@@ -369,11 +398,10 @@ def train_grpo(
     callbacks: Sequence[Any] = (),
 ) -> dict[str, Any]:
     """Run (or resume) one GRPO job; returns the training summary."""
-    import torch
     from trl import GRPOTrainer
 
     inputs = prepare_training(job, reward_factory)
-    args = grpo_arguments(job, inputs.weights, cuda=torch.cuda.is_available())
+    args = inputs.args
     monitor, timer = RewardFailureMonitor(), StepTimer()
     is_main = int(os.environ.get("RANK", "0")) == 0
     if is_main:
@@ -484,22 +512,17 @@ def _step_time_stats(seconds: list[float]) -> dict[str, float] | None:
 def save_trained_model(
     trainer, tokenizer, job: GrpoJob, summary: dict, run_id: str | None, is_main: bool
 ) -> None:
-    """Write the final model folder with one rename (every process takes part in a ZeRO-3 save)."""
+    """Write the final model folder with one rename, once its weights fit the base model."""
     out_dir = Path(job.out_dir)
     staging = out_dir.parent / f".staging-{out_dir.name}"
     if is_main and staging.exists():
         shutil.rmtree(staging)
-    trainer.accelerator.wait_for_everyone()
-    model = trainer.model
-    if hasattr(model, "merge_and_unload"):  # LoRA: one plain model folder for evaluation
-        model = trainer.accelerator.unwrap_model(model).merge_and_unload()
-        if is_main:
-            model.save_pretrained(staging, safe_serialization=True)
-    else:
-        trainer.save_model(str(staging))
-    trainer.accelerator.wait_for_everyone()
+    _save_weights(trainer, job, staging, is_main)
     if not is_main:
         return
+    # A tensor saved empty or misshapen (partitioned parameters) fails here, naming it, not in
+    # evaluation.
+    check_weights_match(job.base_model, staging)
     tokenizer.save_pretrained(staging)
     trainer.state.save_to_json(str(staging / "trainer_state.json"))
     write_json(staging / "training_summary.json", summary)
@@ -513,11 +536,33 @@ def save_trained_model(
             "seed": job.seed,
         },
     )
-    # The pickle Trainer.save_model writes beside the weights: not kept.
-    (staging / "training_args.bin").unlink(missing_ok=True)
     if out_dir.exists():
         shutil.rmtree(out_dir)
     os.replace(staging, out_dir)
+
+
+def _save_weights(trainer, job: GrpoJob, staging: Path, is_main: bool) -> None:
+    """The trained weights in ``staging`` as safetensors, in the training precision (bf16 with
+    grpo.bf16, as the fp32 master weights are only for the optimizer). Every process takes part
+    in the trainer's save (ZeRO-3 gathers the shards); a LoRA adapter is saved by the trainer,
+    then merged into the base model by the main process alone."""
+    import torch
+
+    dtype = torch.bfloat16 if job.grpo["bf16"] else torch.float32
+    lora = job.grpo.lora is not None
+    trainer.accelerator.wait_for_everyone()
+    if not lora and not trainer.is_deepspeed_enabled:
+        # ZeRO-3 saves 16-bit weights itself (zero3_save_16bit_model); one process casts here.
+        trainer.accelerator.unwrap_model(trainer.model).to(dtype)
+    weights_dir = staging / ADAPTER_DIR if lora else staging
+    trainer.save_model(str(weights_dir))
+    trainer.accelerator.wait_for_everyone()
+    if not is_main:
+        return
+    # The pickle Trainer.save_model writes beside the weights: not kept.
+    (weights_dir / "training_args.bin").unlink(missing_ok=True)
+    if lora:
+        merge_lora(job.base_model, weights_dir, staging, dtype)
 
 
 def _end_mlflow_run(run_id: str | None, status: str) -> None:
@@ -576,14 +621,27 @@ def launch_processes(
     spec = Path(job.checkpoint_dir) / "job.json"
     spec.parent.mkdir(parents=True, exist_ok=True)
     job.to_json(spec)
-    command = [
+    command = launch_command(job, accelerate_config, spec, machine_args)
+    log.info("launching: %s", " ".join(command))
+    subprocess.run(command, check=True)
+
+
+def launch_command(
+    job: GrpoJob,
+    accelerate_config: str | Path,
+    spec: str | Path,
+    machine_args: Sequence[str] = (),
+) -> list[str]:
+    """``accelerate launch`` of ``job.processes`` processes training the job written to ``spec``.
+    Mixed precision follows grpo.bf16 (the command line wins over the accelerate config file): a
+    precision fixed in that file would contradict TRL's bf16 argument and stop the run."""
+    return [
         sys.executable, "-m", "accelerate.commands.launch",
         "--config_file", str(accelerate_config),
         "--num_processes", str(job.processes), *machine_args,
+        "--mixed_precision", "bf16" if job.grpo["bf16"] else "no",
         "-m", "rbio.training.grpo", str(spec),
     ]  # fmt: skip
-    log.info("launching: %s", " ".join(command))
-    subprocess.run(command, check=True)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

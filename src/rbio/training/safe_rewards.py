@@ -15,7 +15,10 @@ table) must not throw away days of training. ``SafeReward`` wraps a reward funct
 ``RewardFailureMonitor`` (a TrainerCallback) closes a window every ``logging_steps`` steps: when
 more than ``max_failure_rate`` (1%) of one reward's completions in the window failed, training
 stops with ``RewardFailureError`` naming the reward, the rate and the first offending completion.
-A systematic bug then fails fast instead of silently training on None.
+A systematic bug then fails fast instead of silently training on None. On several GPUs the budget
+is the job's, not each process's: every process sums its window's counts over all of them
+(``sum_over_ranks``, a torch.distributed all-reduce) and all stop together or none does; the
+run's totals in the training summary are summed the same way when training ends.
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ log = logging.getLogger(__name__)
 
 # Above this share of failed completions in a logging window the run stops.
 MAX_FAILURE_RATE = 0.01
+
+# Element-wise sum of a list of counts over the job's processes (``sum_over_ranks``; tests fake it).
+Reducer = Callable[[Sequence[float]], list[float]]
 
 # Keyword arguments TRL passes that are not per-completion columns.
 _SHARED_KWARGS = frozenset({"trainer_state", "log_extra", "log_metric", "environments"})
@@ -62,16 +68,41 @@ def reward_name(func: Callable) -> str:
     return getattr(func, "__name__", type(func).__name__)
 
 
-class RewardFailureMonitor(TrainerCallback):
-    """Counts reward failures per logging window; stops the run above ``max_failure_rate``."""
+def sum_over_ranks(values: Sequence[float]) -> list[float]:
+    """``values`` summed element-wise over the processes of a torch.distributed job (all of
+    them must call it at the same point, with lists of the same length); in a single process,
+    the values themselves."""
+    import torch
+    import torch.distributed as dist
 
-    def __init__(self, max_failure_rate: float = MAX_FAILURE_RATE) -> None:
+    if not (dist.is_available() and dist.is_initialized()):
+        return list(values)
+    # NCCL reduces CUDA tensors only; gloo (CPU) takes CPU tensors.
+    cuda = dist.get_backend() == "nccl"
+    device = torch.device("cuda", torch.cuda.current_device()) if cuda else torch.device("cpu")
+    tensor = torch.tensor(list(values), dtype=torch.float64, device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor.tolist()
+
+
+class RewardFailureMonitor(TrainerCallback):
+    """Counts reward failures per logging window; stops the run above ``max_failure_rate`` of
+    the window's completions over all processes (``reduce``)."""
+
+    def __init__(
+        self, max_failure_rate: float = MAX_FAILURE_RATE, reduce: Reducer = sum_over_ranks
+    ) -> None:
         self.max_failure_rate = max_failure_rate
+        self.reduce = reduce
+        # Every reward the job wraps, so each process reduces the same counts in the same order
+        # even when one of them has not called a reward yet.
+        self.names: set[str] = set()
         self.window = _Window()
         self.window_start = 0
         self.total_scored: dict[str, int] = {}
         self.total_failed: dict[str, int] = {}
         self.seconds: dict[str, float] = {}
+        self.global_totals: dict[str, Any] | None = None  # summed over processes at train end
 
     def record(
         self, name: str, scored: int, failures: Sequence[Failure], seconds: float = 0.0
@@ -85,26 +116,54 @@ class RewardFailureMonitor(TrainerCallback):
         self.total_failed[name] = self.total_failed.get(name, 0) + len(failures)
         self.seconds[name] = self.seconds.get(name, 0.0) + seconds
 
+    def _summed(self, *counts: dict[str, float]) -> tuple[list[str], list[list[float]]]:
+        """The reward names and, per mapping in ``counts``, its values summed over processes."""
+        names = sorted(self.names.union(*counts))
+        if not names:
+            return names, [[] for _ in counts]
+        summed = self.reduce([c.get(name, 0) for c in counts for name in names])
+        return names, [summed[i : i + len(names)] for i in range(0, len(summed), len(names))]
+
     def check_window(self, step: int) -> None:
-        """Close the window that ends at ``step``; raise if a reward failed too often in it."""
+        """Close the window that ends at ``step``; raise if a reward failed too often in it, over
+        all processes (each one closes its window at the same step)."""
         window, start = self.window, self.window_start
         self.window, self.window_start = _Window(), step
-        for name, failed in window.failed.items():
-            scored = window.scored[name]
-            if scored and failed / scored > self.max_failure_rate:
-                first = window.first[name]
+        names, (scored, failed) = self._summed(window.scored, window.failed)
+        for name, n_scored, n_failed in zip(names, map(int, scored), map(int, failed), strict=True):
+            if n_scored and n_failed / n_scored > self.max_failure_rate:
+                first = window.first.get(name)
+                where = (
+                    f"First failure here (step {first.step}): {first.error}\n"
+                    f"completion: {first.completion!r}"
+                    if first
+                    else "The failures were in other processes: their logs name them."
+                )
                 raise RewardFailureError(
-                    f"reward '{name}' failed on {failed} of {scored} completions "
-                    f"({failed / scored:.1%}) in steps {start + 1}-{step}, above the "
-                    f"{self.max_failure_rate:.0%} limit. First failure (step {first.step}): "
-                    f"{first.error}\ncompletion: {first.completion!r}"
+                    f"reward '{name}' failed on {n_failed} of {n_scored} completions "
+                    f"({n_failed / n_scored:.1%}) in steps {start + 1}-{step}, above the "
+                    f"{self.max_failure_rate:.0%} limit. {where}"
                 )
 
     def totals(self) -> dict[str, Any]:
+        """Failed and scored completions and seconds per reward: over all processes once
+        training has ended, else this process's."""
+        if self.global_totals is not None:
+            return self.global_totals
         return {
             "reward_failures": dict(self.total_failed),
             "reward_completions_scored": dict(self.total_scored),
             "reward_seconds": {name: round(value, 4) for name, value in self.seconds.items()},
+        }
+
+    def _sum_totals(self) -> None:
+        names, (failed, scored, seconds) = self._summed(
+            self.total_failed, self.total_scored, self.seconds
+        )
+        self.global_totals = {
+            "reward_failures": dict(zip(names, map(int, failed), strict=True)),
+            "reward_completions_scored": dict(zip(names, map(int, scored), strict=True)),
+            "reward_seconds": {n: round(v, 4) for n, v in zip(names, seconds, strict=True)},
         }
 
     # TrainerCallback hooks
@@ -114,6 +173,7 @@ class RewardFailureMonitor(TrainerCallback):
 
     def on_train_end(self, args, state, control, **kwargs):
         self.check_window(state.global_step)
+        self._sum_totals()
 
 
 class SafeReward:
@@ -124,6 +184,7 @@ class SafeReward:
         self.monitor = monitor
         # TRL names the reward after __name__: keep the wrapped function's name.
         self.__name__ = reward_name(func)
+        monitor.names.add(self.__name__)
 
     def __repr__(self) -> str:
         return f"SafeReward({self.__name__})"
