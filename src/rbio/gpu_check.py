@@ -70,8 +70,9 @@ def plan(gpus: int) -> list[tuple[Check, str | None]]:
     ]
 
 
-def grpo_settings(check: Check, steps: int) -> GrpoConfig:
-    """The tiny preset's grpo (config.yaml + config/tiny.yaml) on the GPU paths, ``steps`` long."""
+def grpo_settings(check: Check, steps: int, processes: int) -> GrpoConfig:
+    """The tiny preset's grpo (config.yaml + config/tiny.yaml) on the GPU paths, ``steps`` long,
+    one device batch of prompts per training process and step."""
     import yaml
 
     raw = deep_merge(
@@ -79,7 +80,10 @@ def grpo_settings(check: Check, steps: int) -> GrpoConfig:
         yaml.safe_load((REPO / "config/tiny.yaml").read_text()),
     )
     changes = {"bf16": True, "max_steps": steps, "save_steps": steps, "logging_steps": 1}
-    raw = deep_merge(raw, {"grpo": {**changes, **check.grpo}})
+    grpo = {**raw["grpo"], **changes, **check.grpo}
+    training = processes - GrpoConfig(grpo).vllm_server_gpus
+    prompts = grpo["per_device_train_batch_size"] // grpo["num_generations"] * max(1, training)
+    raw = deep_merge(raw, {"grpo": {**changes, **check.grpo, "global_prompts_per_step": prompts}})
     return load_config(raw).grpo
 
 
@@ -136,17 +140,18 @@ def training_job(check: Check, work: Path, base: Path, prompts: Path, steps: int
     from rbio.training.grpo import GrpoJob
 
     cfg = read_config(REPO / "config.yaml", REPO / "config/tiny.yaml")
+    processes = gpus if check.processes == "all" else 1
     return GrpoJob(
         variant=cfg.variants["EXP"],
         split=SPLIT,
-        grpo=grpo_settings(check, steps),
+        grpo=grpo_settings(check, steps, processes),
         seed=cfg.seed,
         model_base="tiny",
         base_model=str(base),
         prompt_dirs={"exp": str(prompts)},
         out_dir=str(work / check.name / "model"),
         checkpoint_dir=str(work / check.name / "checkpoints"),
-        processes=gpus if check.processes == "all" else 1,
+        processes=processes,
     )
 
 
@@ -155,10 +160,7 @@ def training_result(job) -> dict[str, Any]:
     summary = json.loads((Path(job.out_dir) / "training_summary.json").read_text())
     lengths = [p["completions/mean_length"] for p in summary["reward_curve"]]
     per_step = summary["seconds_per_step"]
-    # Server mode: the server's GPU(s) do not train.
-    completions = job.grpo["per_device_train_batch_size"] * (
-        job.processes - job.grpo.vllm_server_gpus
-    )
+    completions = job.grpo.completions_per_step
     tokens = sum(lengths) / len(lengths) * completions if lengths else 0.0
     return {
         "steps": summary["steps"],
@@ -226,8 +228,10 @@ def dry_run(work: Path, steps: int, gpus: int, checks: Sequence[Check]) -> dict[
             built[check.name] = {"engine": "vllm"}
             continue
         job = training_job(check, work, base, prompts, steps, gpus)
-        # bf16 is a GPU setting; TRL checks everything else here.
-        cpu_job = replace(job, grpo=GrpoConfig({**job.grpo, "bf16": False}))
+        # bf16 is a GPU setting; TRL checks everything else here. Server mode trains on the
+        # GPUs the server leaves (rbio.training.vllm_server does the same at launch).
+        training = job.processes - job.grpo.vllm_server_gpus
+        cpu_job = replace(job, processes=training, grpo=GrpoConfig({**job.grpo, "bf16": False}))
         args = grpo_arguments(cpu_job, [1.0] * len(job.variant.rewards), cuda=False)
         built[check.name] = {
             "processes": job.processes,

@@ -250,12 +250,12 @@ def check_grpo_gpus(rule):
     GPU job. A gpu given as an expression (of attempt, say) is checked when the job starts.
     """
     gpus, nodes = (
-        getattr(v, "raw", v)
-        for v in (rule.resources.get("gpu") or 1, rule.resources.get("nodes") or 1)
+        getattr(value, "raw", value) or 1
+        for value in (rule.resources.get("gpu"), rule.resources.get("nodes"))
     )
     if isinstance(gpus, int) and isinstance(nodes, int):
         # vLLM server mode keeps its GPUs out of training (one node only, refused otherwise).
-        training = max(1, gpus - CFG.grpo.vllm_server_gpus) * max(1, nodes)
+        training = max(1, gpus - CFG.grpo.vllm_server_gpus) * nodes
         CFG.grpo.gradient_accumulation_steps(processes=training)
 
 
