@@ -121,7 +121,12 @@ class VerifiersConfig:
 
 # Keys of config `grpo` that the pipeline handles itself; every other key is an argument of TRL's
 # GRPOConfig, passed through as the config gives it.
-GRPO_PIPELINE_KEYS: tuple[str, ...] = ("max_prompt_length", "lora", "deepspeed_config")
+GRPO_PIPELINE_KEYS: tuple[str, ...] = (
+    "max_prompt_length",
+    "lora",
+    "deepspeed_config",
+    "checkpoint_every_minutes",
+)
 
 
 class GrpoConfig(Mapping[str, Any]):
@@ -157,6 +162,11 @@ class GrpoConfig(Mapping[str, Any]):
     def lora(self) -> dict[str, Any] | None:
         """peft LoRA settings (r, alpha, dropout), or None for full fine-tuning."""
         return self._values["lora"]
+
+    @property
+    def checkpoint_every_minutes(self) -> float | None:
+        """Wall time between checkpoints besides ``save_steps`` (None: step-based only)."""
+        return self._values["checkpoint_every_minutes"]
 
     @property
     def deepspeed_config(self) -> str:

@@ -35,7 +35,7 @@ import json
 import logging
 import os
 import shutil
-import subprocess
+import signal
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -52,8 +52,15 @@ from rbio.models import ModelPathError, load_model_and_tokenizer
 from rbio.rewards.registry import build_reward_functions
 from rbio.sources import go_composition_of
 from rbio.tracking import run_tags, store_lock
-from rbio.training.checkpoints import latest_checkpoint
+from rbio.training.checkpoints import (
+    CheckpointControl,
+    TrainingAlreadyDone,
+    latest_checkpoint,
+    remove_checkpoints,
+    remove_incomplete_checkpoints,
+)
 from rbio.training.checks import check_machine
+from rbio.training.interrupt import StopRequest, TrainingInterrupted, run_workers
 from rbio.training.mixture import build_training_set
 from rbio.training.safe_rewards import RewardFailureMonitor, reward_name, wrap_rewards
 
@@ -188,7 +195,7 @@ def prompt_settings_params(job: GrpoJob) -> dict[str, str]:
 def training_fingerprint(job: GrpoJob) -> str:
     """Hash of what determines the training trajectory (not evaluation or reporting settings)."""
     # Checkpoint cadence and logging do not change the trajectory: they may change on resume.
-    cadence = ("save_steps", "save_total_limit", "logging_steps")
+    cadence = ("save_steps", "save_total_limit", "checkpoint_every_minutes", "logging_steps")
     grpo = {k: v for k, v in job.grpo.items() if k not in cadence}
     settings = {
         "grpo": grpo,
@@ -367,7 +374,8 @@ def train_grpo(
     reward_factory: RewardFactory = build_reward_functions,
     callbacks: Sequence[Any] = (),
 ) -> dict[str, Any]:
-    """Run (or resume) one GRPO job; returns the training summary."""
+    """Run (or resume) one GRPO job; returns the training summary. A SIGTERM / SIGUSR1 saves a
+    checkpoint and raises ``TrainingInterrupted`` (rbio.training.interrupt)."""
     import torch
     from trl import GRPOTrainer
 
@@ -377,27 +385,28 @@ def train_grpo(
     is_main = int(os.environ.get("RANK", "0")) == 0
     if is_main:
         check_checkpoint_fingerprint(job)
+        remove_incomplete_checkpoints(job.checkpoint_dir)
     run_id = open_mlflow_run(job) if is_main else None
 
     resume = latest_checkpoint(job.checkpoint_dir)
     if resume is not None:
         log.info("resuming from %s", resume)
-    trainer = GRPOTrainer(
-        model=inputs.model,
-        reward_funcs=wrap_rewards(inputs.rewards, monitor),
-        args=args,
-        train_dataset=inputs.dataset,
-        processing_class=inputs.tokenizer,
-        peft_config=lora_config(job.grpo.lora),
-        callbacks=[monitor, timer, *callbacks],
-    )
-    started = time.perf_counter()
-    try:
-        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-    except BaseException:
-        if is_main:
-            _end_mlflow_run(run_id, "FAILED")
-        raise
+    with StopRequest() as stop:
+        control = CheckpointControl(job.grpo.checkpoint_every_minutes, stop)
+        trainer = GRPOTrainer(
+            model=inputs.model,
+            reward_funcs=wrap_rewards(inputs.rewards, monitor),
+            args=args,
+            train_dataset=inputs.dataset,
+            processing_class=inputs.tokenizer,
+            peft_config=lora_config(job.grpo.lora),
+            callbacks=[monitor, timer, control, *callbacks],
+        )
+        started = time.perf_counter()
+        _run_trainer(trainer, resume, run_id)
+    if control.stopped:  # a checkpoint at this step is saved: the rerun resumes from it
+        _end_mlflow_run(run_id, "KILLED")
+        raise TrainingInterrupted(stop.signum or signal.SIGTERM)
     summary = training_summary(
         trainer.state,
         job,
@@ -410,7 +419,19 @@ def train_grpo(
     save_trained_model(trainer, inputs.tokenizer, job, summary, run_id, is_main)
     if is_main:
         _log_final(run_id, summary)
+        remove_checkpoints(job.checkpoint_dir, job.out_dir)
     return summary
+
+
+def _run_trainer(trainer, resume: Path | None, run_id: str | None) -> None:
+    """``trainer.train``, resuming from ``resume``; a failure marks the MLflow run FAILED."""
+    try:
+        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    except TrainingAlreadyDone:  # the checkpoint is the last step, now loaded: nothing to train
+        log.info("checkpoint %s is the last step: writing the model without training", resume)
+    except BaseException:
+        _end_mlflow_run(run_id, "FAILED")
+        raise
 
 
 def training_summary(
@@ -568,7 +589,7 @@ def launch(job: GrpoJob, accelerate_config: str | Path | None = None) -> None:
         "-m", "rbio.training.grpo", str(spec),
     ]  # fmt: skip
     log.info("launching: %s", " ".join(command))
-    subprocess.run(command, check=True)
+    run_workers(command)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
