@@ -119,3 +119,27 @@ def test_time_based_cadence_and_stop_request_ask_for_a_save(tmp_path: Path, monk
     flags = step(0.1)
     assert flags.should_save and flags.should_training_stop and control.stopped
     assert (tmp_path / "checkpoint-4" / COMPLETE_MARKER).is_file()
+
+
+def test_a_slurm_job_saves_and_stops_before_its_time_limit(tmp_path: Path, monkeypatch):
+    from transformers import TrainerControl, TrainerState, TrainingArguments
+
+    from rbio.training.checkpoints import STOP_BEFORE_TIME_LIMIT_S, slurm_job_end_time
+
+    monkeypatch.setenv("SLURM_JOB_END_TIME", "2000000000")
+    assert slurm_job_end_time() == 2_000_000_000
+    monkeypatch.delenv("SLURM_JOB_END_TIME")
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    assert slurm_job_end_time() is None
+
+    now = [0.0]
+    monkeypatch.setattr("rbio.training.checkpoints.time.time", lambda: now[0])
+    args = TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to=[])
+    control = CheckpointControl(every_minutes=None, stop=StopRequest(), end_time=10_000.0)
+    state, flags = TrainerState(max_steps=100, global_step=1), TrainerControl()
+    now[0] = 10_000.0 - STOP_BEFORE_TIME_LIMIT_S - 1
+    control.on_step_end(args, state, flags)
+    assert not flags.should_save and not control.stopped
+    now[0] += 2
+    control.on_step_end(args, state, flags)
+    assert flags.should_save and flags.should_training_stop and control.stopped

@@ -106,19 +106,27 @@ def start_runner(tmp_path: Path, job: GrpoJob) -> tuple[subprocess.Popen, Path]:
     return subprocess.Popen(command, cwd=REPO, env=os.environ.copy()), steps
 
 
-def wait_for(path: Path, process: subprocess.Popen, seconds: float = 240) -> None:
+def wait_for(path: Path, process: subprocess.Popen, seconds: float = 240, step: int = 0) -> None:
+    """Until ``path`` exists (and, a step file, holds at least ``step``) or the process ended."""
+
+    def reached() -> bool:
+        return path.is_file() and (not step or int(path.read_text() or 0) >= step)
+
     deadline = time.monotonic() + seconds
-    while not path.is_file() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.1)
+    while not reached() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 @pytest.mark.slow
 def test_killed_job_resumes_from_its_last_checkpoint(tmp_path, tiny_model_dir, exp_prompts):
-    cfg = tiny_config(max_steps=40, save_steps=5, logging_steps=5)
+    import mlflow
+
+    cfg = tiny_config(max_steps=20, save_steps=5, logging_steps=1)
     job = make_job(tmp_path, tiny_model_dir, exp_prompts, cfg)
-    process, _ = start_runner(tmp_path, job)
+    process, steps = start_runner(tmp_path, job)
     state = Path(job.checkpoint_dir) / "checkpoint-5" / COMPLETE_MARKER
     wait_for(state, process)
+    wait_for(steps, process, step=7)  # steps 6 and 7 are logged but in no checkpoint
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert state.is_file(), "the job never wrote its first checkpoint"
@@ -126,16 +134,18 @@ def test_killed_job_resumes_from_its_last_checkpoint(tmp_path, tiny_model_dir, e
     killed_at = max(
         int(p.name.split("-")[1]) for p in Path(job.checkpoint_dir).glob("checkpoint-*")
     )
-    assert killed_at < 40
+    assert killed_at < 20
 
     summary = train_grpo(job, reward_factory=stand_in_rewards)
     assert summary["resumed_from_step"] is not None and summary["resumed_from_step"] >= 5
-    assert summary["steps"] == 40
+    assert summary["steps"] == 20
     state_after = json.loads((Path(job.out_dir) / "trainer_state.json").read_text())
-    assert state_after["global_step"] == 40
+    assert state_after["global_step"] == 20
     runs = mlflow_runs(os.environ["MLFLOW_TRACKING_URI"])
     assert len(runs) == 1, "the resumed job continues the same MLflow run"
     assert runs.iloc[0]["status"] == "FINISHED"
+    history = mlflow.MlflowClient().get_metric_history(runs.iloc[0]["run_id"], "reward")
+    assert sorted(p.step for p in history) == list(range(1, 21)), "replayed steps logged once"
 
 
 @pytest.mark.slow

@@ -19,12 +19,16 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
+import subprocess
 import time
+from datetime import datetime
 from pathlib import Path
 
 from transformers import TrainerCallback
+from transformers.integrations import MLflowCallback
 
 from rbio.io import write_json
 from rbio.training.interrupt import StopRequest
@@ -35,6 +39,9 @@ _CHECKPOINT_NAME = re.compile(r"^checkpoint-(\d+)$")
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors")
 # Written into a checkpoint folder once all of it is on disk: resume trusts only marked folders.
 COMPLETE_MARKER = "checkpoint-complete.json"
+# A SLURM job stops this long before its time limit: time for the step under way and a save of
+# the 3B model with its optimizer state (minutes on a shared file system), before SIGKILL.
+STOP_BEFORE_TIME_LIMIT_S = 900
 
 
 class CorruptCheckpointError(RuntimeError):
@@ -145,6 +152,26 @@ def remove_checkpoints(checkpoint_dir: str | Path, final_model: str | Path) -> N
     log.info("removed the checkpoints in %s: the final model is in %s", checkpoint_dir, model)
 
 
+def slurm_job_end_time() -> float | None:
+    """When SLURM will end this job (Unix time), or None outside SLURM or without a time limit:
+    ``SLURM_JOB_END_TIME`` (set by recent Slurm versions), else ``squeue``'s end time."""
+    value = os.environ.get("SLURM_JOB_END_TIME", "")
+    if value.isdigit() and int(value) > 0:
+        return float(value)
+    job = os.environ.get("SLURM_JOB_ID")
+    if not job or shutil.which("squeue") is None:
+        return None
+    try:
+        result = subprocess.run(
+            ["squeue", "-h", "-j", job, "-o", "%e"], capture_output=True, text=True, timeout=60
+        )
+        # Local time, as squeue prints it; "UNLIMITED" / "N/A" have no end.
+        return datetime.fromisoformat(result.stdout.strip()).timestamp()
+    except (OSError, subprocess.SubprocessError, ValueError):
+        log.warning("could not read the SLURM job's end time: no stop before its time limit")
+        return None
+
+
 class TrainingAlreadyDone(Exception):
     """The checkpoint resumed from is the last step: nothing is left to train."""
 
@@ -174,8 +201,9 @@ class CheckpointControl(TrainerCallback):
 
     - every ``every_minutes`` of wall time (None: off), so a multi-day job loses at most that much
       when killed, whatever a step costs;
-    - at the end of the step during which ``stop`` received a signal (SIGTERM / SIGUSR1): save and
-      stop training (``stopped``), so the requeued job resumes where this one was stopped;
+    - at the end of the step during which ``stop`` received a signal (SIGTERM / SIGUSR1), or once
+      ``end_time`` (the SLURM job's time limit) is less than ``STOP_BEFORE_TIME_LIMIT_S`` away:
+      save and stop training (``stopped``), so the retried job resumes where this one stopped;
     - after each save, ``COMPLETE_MARKER`` in the new folder (main process, once all processes
       finished writing);
     - a job resumed from its last step stops before training another one (the Trainer would run
@@ -183,9 +211,12 @@ class CheckpointControl(TrainerCallback):
       ``TrainingAlreadyDone`` from ``on_train_begin``, when the checkpoint is already loaded.
     """
 
-    def __init__(self, every_minutes: float | None, stop: StopRequest) -> None:
+    def __init__(
+        self, every_minutes: float | None, stop: StopRequest, end_time: float | None = None
+    ) -> None:
         self.every_seconds = None if every_minutes is None else 60.0 * every_minutes
         self.stop = stop
+        self.end_time = end_time
         self.stopped = False
         self._last_save = time.monotonic()
 
@@ -199,7 +230,10 @@ class CheckpointControl(TrainerCallback):
             self.every_seconds is not None
             and time.monotonic() - self._last_save >= self.every_seconds
         )
-        due, stop = _any_process(args.device, due, self.stop.requested)
+        near_end = (
+            self.end_time is not None and time.time() >= self.end_time - STOP_BEFORE_TIME_LIMIT_S
+        )
+        due, stop = _any_process(args.device, due, self.stop.requested or near_end)
         if due or stop:
             control.should_save = True
         if stop:
@@ -213,3 +247,35 @@ class CheckpointControl(TrainerCallback):
         if state.is_world_process_zero:
             folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             mark_complete(folder, state.global_step)
+
+
+def last_logged_step(run_id: str) -> int:
+    """The highest step of any metric the MLflow run already holds (0: none)."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    metrics = client.get_run(run_id).data.metrics
+    steps = (point.step for key in metrics for point in client.get_metric_history(run_id, key))
+    return max(steps, default=0)
+
+
+def skip_logged_steps(trainer, run_id: str) -> None:
+    """A job killed between checkpoints logged steps past its last checkpoint; the resumed job
+    replays them (same data order and RNG state from the checkpoint). Keep the values MLflow has
+    and log only the steps after them, else MLflow holds two points per replayed step."""
+    logged = last_logged_step(run_id)
+    if logged and trainer.pop_callback(MLflowCallback) is not None:
+        trainer.add_callback(_MLflowAfterStep(logged))
+        log.info("MLflow run %s has steps up to %d: not logging them again", run_id, logged)
+
+
+class _MLflowAfterStep(MLflowCallback):
+    """transformers' MLflow logging, silent up to step ``after_step``."""
+
+    def __init__(self, after_step: int) -> None:
+        super().__init__()
+        self.after_step = after_step
+
+    def on_log(self, args, state, control, logs, model=None, **kwargs):
+        if state.global_step > self.after_step:
+            super().on_log(args, state, control, logs, model=model, **kwargs)

@@ -58,6 +58,8 @@ from rbio.training.checkpoints import (
     latest_checkpoint,
     remove_checkpoints,
     remove_incomplete_checkpoints,
+    skip_logged_steps,
+    slurm_job_end_time,
 )
 from rbio.training.checks import check_machine
 from rbio.training.interrupt import StopRequest, TrainingInterrupted, run_workers
@@ -392,7 +394,9 @@ def train_grpo(
     if resume is not None:
         log.info("resuming from %s", resume)
     with StopRequest() as stop:
-        control = CheckpointControl(job.grpo.checkpoint_every_minutes, stop)
+        control = CheckpointControl(
+            job.grpo.checkpoint_every_minutes, stop, end_time=slurm_job_end_time()
+        )
         trainer = GRPOTrainer(
             model=inputs.model,
             reward_funcs=wrap_rewards(inputs.rewards, monitor),
@@ -402,6 +406,8 @@ def train_grpo(
             peft_config=lora_config(job.grpo.lora),
             callbacks=[monitor, timer, control, *callbacks],
         )
+        if resume is not None and run_id is not None:
+            skip_logged_steps(trainer, run_id)
         started = time.perf_counter()
         _run_trainer(trainer, resume, run_id)
     if control.stopped:  # a checkpoint at this step is saved: the rerun resumes from it
