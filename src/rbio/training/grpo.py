@@ -581,6 +581,8 @@ def launch(job: GrpoJob, accelerate_config: str | Path | None = None) -> None:
     if job.processes <= 1:
         train_grpo(job)
         return
+    # Once, before starting workers: e.g. more GPU processes than visible devices.
+    check_machine(job.grpo, processes=job.processes)
     if accelerate_config is None or not Path(accelerate_config).is_file():
         raise FileNotFoundError(
             f"accelerate config {accelerate_config} does not exist (grpo.deepspeed_config)"
