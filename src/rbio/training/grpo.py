@@ -11,7 +11,9 @@ One job = one (variant, split, seed). It
    so that an exception on one completion cannot kill the run (``rbio.training.safe_rewards``);
 4. trains with config ``grpo``'s TRL arguments (passed to ``trl.GRPOConfig`` as given) and
    checkpoints in ``checkpoint_dir`` (outside the rule's outputs), resuming from the newest
-   complete one when rerun (``rbio.training.checkpoints``);
+   complete one when rerun (``rbio.training.checkpoints``); SIGTERM / SIGUSR1 or the SLURM time
+   limit drawing near save the current step and end the job with a non-zero code
+   (``rbio.training.interrupt``); the checkpoints are deleted once the model is written;
 5. logs to one MLflow run per (variant, split, seed), tagged by ``rbio.tracking.run_tags``
    (variant, split, seed, stage=train and the provenance tags of the model it writes) and
    ``go_composition`` for a variant composing GO rewards as config verifiers.go.composition; TRL's

@@ -98,8 +98,8 @@ def run_workers(command: Sequence[str]) -> None:
     def forward(signum: int, frame: FrameType | None) -> None:
         workers = _workers(launcher)
         log.warning("received signal %d: passing it to %d worker(s)", signum, len(workers))
-        for worker in workers:
-            worker.send_signal(signum)
+        for worker in workers:  # Ctrl-C too: save and stop (workers do not catch SIGINT)
+            worker.send_signal(signal.SIGTERM if signum == signal.SIGINT else signum)
         if not workers:  # still starting: nothing to save yet, stop the whole session
             os.killpg(launcher.pid, signal.SIGTERM)
 
