@@ -414,6 +414,8 @@ def train_grpo(
         _run_trainer(trainer, resume, run_id)
     if control.stopped:  # a checkpoint at this step is saved: the rerun resumes from it
         _end_mlflow_run(run_id, "KILLED")
+        # Together: the launcher kills every rank once one exits, the run's status not yet set.
+        trainer.accelerator.wait_for_everyone()
         raise TrainingInterrupted(stop.signum or signal.SIGTERM)
     summary = training_summary(
         trainer.state,
