@@ -126,6 +126,7 @@ GRPO_PIPELINE_KEYS: tuple[str, ...] = (
     "lora",
     "deepspeed_config",
     "global_prompts_per_step",
+    "checkpoint_every_minutes",
 )
 
 
@@ -170,6 +171,11 @@ class GrpoConfig(Mapping[str, Any]):
         if self._values["use_vllm"] and self._values["vllm_mode"] == "server":
             return int(self._values["vllm_tensor_parallel_size"])
         return 0
+
+    @property
+    def checkpoint_every_minutes(self) -> float | None:
+        """Wall time between checkpoints besides ``save_steps`` (None: step-based only)."""
+        return self._values["checkpoint_every_minutes"]
 
     @property
     def deepspeed_config(self) -> str:

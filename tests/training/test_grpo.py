@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from rbio.models import ModelPathError
+from rbio.training.checkpoints import COMPLETE_MARKER
 from rbio.training.grpo import (
     GrpoJob,
     RewardConfigError,
@@ -82,28 +83,50 @@ def test_job_writes_model_summary_and_one_tagged_mlflow_run(tmp_path, tiny_model
 
 RUNNER = """
 import sys
+from pathlib import Path
 sys.path.insert(0, {repo!r})
+from transformers import TrainerCallback
 from rbio.training.grpo import GrpoJob, train_grpo
 from tests.training.conftest import stand_in_rewards
-train_grpo(GrpoJob.from_json(sys.argv[1]), reward_factory=stand_in_rewards)
+
+class StepFile(TrainerCallback):  # lets the test see how far training got
+    def on_step_end(self, args, state, control, **kwargs):
+        Path(sys.argv[2]).write_text(str(state.global_step))
+
+train_grpo(GrpoJob.from_json(sys.argv[1]), reward_factory=stand_in_rewards, callbacks=[StepFile()])
 """
+
+
+def start_runner(tmp_path: Path, job: GrpoJob) -> tuple[subprocess.Popen, Path]:
+    """The job in a subprocess of its own (signals, kills); returns it and its step file."""
+    spec, runner, steps = tmp_path / "job.json", tmp_path / "runner.py", tmp_path / "step"
+    job.to_json(spec)
+    runner.write_text(RUNNER.format(repo=str(REPO)))
+    command = [sys.executable, str(runner), str(spec), str(steps)]
+    return subprocess.Popen(command, cwd=REPO, env=os.environ.copy()), steps
+
+
+def wait_for(path: Path, process: subprocess.Popen, seconds: float = 240, step: int = 0) -> None:
+    """Until ``path`` exists (and, a step file, holds at least ``step``) or the process ended."""
+
+    def reached() -> bool:
+        return path.is_file() and (not step or int(path.read_text() or 0) >= step)
+
+    deadline = time.monotonic() + seconds
+    while not reached() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 @pytest.mark.slow
 def test_killed_job_resumes_from_its_last_checkpoint(tmp_path, tiny_model_dir, exp_prompts):
-    cfg = tiny_config(max_steps=40, save_steps=5, logging_steps=5)
+    import mlflow
+
+    cfg = tiny_config(max_steps=20, save_steps=5, logging_steps=1)
     job = make_job(tmp_path, tiny_model_dir, exp_prompts, cfg)
-    spec = tmp_path / "job.json"
-    job.to_json(spec)
-    runner = tmp_path / "runner.py"
-    runner.write_text(RUNNER.format(repo=str(REPO)))
-    process = subprocess.Popen(
-        [sys.executable, str(runner), str(spec)], cwd=REPO, env=os.environ.copy()
-    )
-    state = Path(job.checkpoint_dir) / "checkpoint-5" / "trainer_state.json"
-    deadline = time.monotonic() + 240
-    while not state.is_file() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.2)
+    process, steps = start_runner(tmp_path, job)
+    state = Path(job.checkpoint_dir) / "checkpoint-5" / COMPLETE_MARKER
+    wait_for(state, process)
+    wait_for(steps, process, step=7)  # steps 6 and 7 are logged but in no checkpoint
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert state.is_file(), "the job never wrote its first checkpoint"
@@ -111,16 +134,66 @@ def test_killed_job_resumes_from_its_last_checkpoint(tmp_path, tiny_model_dir, e
     killed_at = max(
         int(p.name.split("-")[1]) for p in Path(job.checkpoint_dir).glob("checkpoint-*")
     )
-    assert killed_at < 40
+    assert killed_at < 20
 
     summary = train_grpo(job, reward_factory=stand_in_rewards)
     assert summary["resumed_from_step"] is not None and summary["resumed_from_step"] >= 5
-    assert summary["steps"] == 40
+    assert summary["steps"] == 20
     state_after = json.loads((Path(job.out_dir) / "trainer_state.json").read_text())
-    assert state_after["global_step"] == 40
+    assert state_after["global_step"] == 20
     runs = mlflow_runs(os.environ["MLFLOW_TRACKING_URI"])
     assert len(runs) == 1, "the resumed job continues the same MLflow run"
     assert runs.iloc[0]["status"] == "FINISHED"
+    history = mlflow.MlflowClient().get_metric_history(runs.iloc[0]["run_id"], "reward")
+    assert sorted(p.step for p in history) == list(range(1, 21)), "replayed steps logged once"
+
+
+@pytest.mark.slow
+def test_sigterm_saves_the_current_step_marks_the_run_killed_and_the_rerun_resumes(
+    tmp_path, tiny_model_dir, exp_prompts
+):
+    # No periodic checkpoint before the end: whatever is saved, the signal saved it.
+    cfg = tiny_config(max_steps=30, save_steps=1000, logging_steps=1)
+    job = make_job(tmp_path, tiny_model_dir, exp_prompts, cfg)
+    process, steps = start_runner(tmp_path, job)
+    wait_for(steps, process)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=240) == 128 + signal.SIGTERM, "non-zero: Snakemake retries"
+    stopped_at = int(steps.read_text())
+    assert 1 <= stopped_at < 30
+    checkpoint = Path(job.checkpoint_dir) / f"checkpoint-{stopped_at}"
+    assert (checkpoint / COMPLETE_MARKER).is_file(), "the step it stopped at is saved, whole"
+    assert not (Path(job.out_dir) / "config.json").exists()
+    runs = mlflow_runs(os.environ["MLFLOW_TRACKING_URI"])
+    assert runs.iloc[0]["status"] == "KILLED"
+
+    summary = train_grpo(job, reward_factory=stand_in_rewards)
+    assert (summary["resumed_from_step"], summary["steps"]) == (stopped_at, 30)
+    runs = mlflow_runs(os.environ["MLFLOW_TRACKING_URI"])
+    assert len(runs) == 1 and runs.iloc[0]["status"] == "FINISHED"
+    assert not list(Path(job.checkpoint_dir).glob("checkpoint-*")), "removed after the model"
+
+
+def test_resuming_from_the_last_step_trains_no_further(tmp_path, tiny_model_dir, exp_prompts):
+    from transformers import TrainerCallback
+
+    class CrashAfterTraining(TrainerCallback):  # a kill between the last save and the model
+        def on_train_end(self, args, state, control, **kwargs):
+            raise RuntimeError("killed")
+
+    # 3 steps: not a multiple of the 4 steps of an epoch of the 4 prompts, where the Trainer
+    # used to train a 4th step when resumed from checkpoint-3.
+    cfg = tiny_config(max_steps=3, save_steps=3, logging_steps=1)
+    job = make_job(tmp_path, tiny_model_dir, exp_prompts, cfg)
+    with pytest.raises(RuntimeError, match="killed"):
+        train_grpo(job, reward_factory=stand_in_rewards, callbacks=[CrashAfterTraining()])
+    assert (Path(job.checkpoint_dir) / "checkpoint-3" / COMPLETE_MARKER).is_file()
+    summary = train_grpo(job, reward_factory=stand_in_rewards)
+    assert (summary["resumed_from_step"], summary["steps"]) == (3, 3)
+    state = json.loads((Path(job.out_dir) / "trainer_state.json").read_text())
+    assert state["global_step"] == 3
+    assert (Path(job.out_dir) / "config.json").is_file()
+    assert not list(Path(job.checkpoint_dir).glob("checkpoint-*"))
 
 
 def test_systematically_failing_reward_stops_the_run(tmp_path, tiny_model_dir, exp_prompts):

@@ -11,7 +11,9 @@ One job = one (variant, split, seed). It
    so that an exception on one completion cannot kill the run (``rbio.training.safe_rewards``);
 4. trains with config ``grpo``'s TRL arguments (passed to ``trl.GRPOConfig`` as given) and
    checkpoints in ``checkpoint_dir`` (outside the rule's outputs), resuming from the newest
-   complete one when rerun (``rbio.training.checkpoints``);
+   complete one when rerun (``rbio.training.checkpoints``); SIGTERM / SIGUSR1 or the SLURM time
+   limit drawing near save the current step and end the job with a non-zero code
+   (``rbio.training.interrupt``); the checkpoints are deleted once the model is written;
 5. logs to one MLflow run per (variant, split, seed), tagged by ``rbio.tracking.run_tags``
    (variant, split, seed, stage=train and the provenance tags of the model it writes) and
    ``go_composition`` for a variant composing GO rewards as config verifiers.go.composition; TRL's
@@ -37,7 +39,7 @@ import json
 import logging
 import os
 import shutil
-import subprocess
+import signal
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -54,8 +56,17 @@ from rbio.models import ModelPathError, load_model_and_tokenizer
 from rbio.rewards.registry import build_reward_functions
 from rbio.sources import go_composition_of
 from rbio.tracking import run_tags, store_lock
-from rbio.training.checkpoints import latest_checkpoint
+from rbio.training.checkpoints import (
+    CheckpointControl,
+    TrainingAlreadyDone,
+    latest_checkpoint,
+    remove_checkpoints,
+    remove_incomplete_checkpoints,
+    skip_logged_steps,
+    slurm_job_end_time,
+)
 from rbio.training.checks import check_machine
+from rbio.training.interrupt import StopRequest, TrainingInterrupted, run_workers
 from rbio.training.mixture import build_training_set
 from rbio.training.model_files import ADAPTER_DIR, check_weights_match, merge_lora
 from rbio.training.multinode import NodeRole, accelerate_machine_args, train_on_nodes
@@ -206,7 +217,7 @@ def prompt_settings_params(job: GrpoJob) -> dict[str, str]:
 def training_fingerprint(job: GrpoJob) -> str:
     """Hash of what determines the training trajectory (not evaluation or reporting settings)."""
     # Checkpoint cadence and logging do not change the trajectory: they may change on resume.
-    cadence = ("save_steps", "save_total_limit", "logging_steps")
+    cadence = ("save_steps", "save_total_limit", "checkpoint_every_minutes", "logging_steps")
     grpo = {k: v for k, v in job.grpo.items() if k not in cadence}
     settings = {
         "grpo": grpo,
@@ -397,7 +408,8 @@ def train_grpo(
     reward_factory: RewardFactory = build_reward_functions,
     callbacks: Sequence[Any] = (),
 ) -> dict[str, Any]:
-    """Run (or resume) one GRPO job; returns the training summary."""
+    """Run (or resume) one GRPO job; returns the training summary. A SIGTERM / SIGUSR1 saves a
+    checkpoint and raises ``TrainingInterrupted`` (rbio.training.interrupt)."""
     from trl import GRPOTrainer
 
     inputs = prepare_training(job, reward_factory)
@@ -406,27 +418,34 @@ def train_grpo(
     is_main = int(os.environ.get("RANK", "0")) == 0
     if is_main:
         check_checkpoint_fingerprint(job)
+        remove_incomplete_checkpoints(job.checkpoint_dir)
     run_id = open_mlflow_run(job) if is_main else None
 
     resume = latest_checkpoint(job.checkpoint_dir)
     if resume is not None:
         log.info("resuming from %s", resume)
-    trainer = GRPOTrainer(
-        model=inputs.model,
-        reward_funcs=wrap_rewards(inputs.rewards, monitor),
-        args=args,
-        train_dataset=inputs.dataset,
-        processing_class=inputs.tokenizer,
-        peft_config=lora_config(job.grpo.lora),
-        callbacks=[monitor, timer, *callbacks],
-    )
-    started = time.perf_counter()
-    try:
-        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-    except BaseException:
-        if is_main:
-            _end_mlflow_run(run_id, "FAILED")
-        raise
+    with StopRequest() as stop:
+        control = CheckpointControl(
+            job.grpo.checkpoint_every_minutes, stop, end_time=slurm_job_end_time()
+        )
+        trainer = GRPOTrainer(
+            model=inputs.model,
+            reward_funcs=wrap_rewards(inputs.rewards, monitor),
+            args=args,
+            train_dataset=inputs.dataset,
+            processing_class=inputs.tokenizer,
+            peft_config=lora_config(job.grpo.lora),
+            callbacks=[monitor, timer, control, *callbacks],
+        )
+        if resume is not None and run_id is not None:
+            skip_logged_steps(trainer, run_id)
+        started = time.perf_counter()
+        _run_trainer(trainer, resume, run_id)
+    if control.stopped:  # a checkpoint at this step is saved: the rerun resumes from it
+        _end_mlflow_run(run_id, "KILLED")
+        # Together: the launcher kills every rank once one exits, the run's status not yet set.
+        trainer.accelerator.wait_for_everyone()
+        raise TrainingInterrupted(stop.signum or signal.SIGTERM)
     summary = training_summary(
         trainer.state,
         job,
@@ -439,7 +458,19 @@ def train_grpo(
     save_trained_model(trainer, inputs.tokenizer, job, summary, run_id, is_main)
     if is_main:
         _log_final(run_id, summary)
+        remove_checkpoints(job.checkpoint_dir, job.out_dir)
     return summary
+
+
+def _run_trainer(trainer, resume: Path | None, run_id: str | None) -> None:
+    """``trainer.train``, resuming from ``resume``; a failure marks the MLflow run FAILED."""
+    try:
+        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    except TrainingAlreadyDone:  # the checkpoint is the last step, now loaded: nothing to train
+        log.info("checkpoint %s is the last step: writing the model without training", resume)
+    except BaseException:
+        _end_mlflow_run(run_id, "FAILED")
+        raise
 
 
 def training_summary(
@@ -614,6 +645,8 @@ def launch_processes(
     if job.processes <= 1 and not machine_args:
         train_grpo(job)
         return
+    # Once, before starting workers: e.g. more GPU processes than visible devices.
+    check_machine(job.grpo, processes=job.processes)
     if accelerate_config is None or not Path(accelerate_config).is_file():
         raise FileNotFoundError(
             f"accelerate config {accelerate_config} does not exist (grpo.deepspeed_config)"
@@ -623,7 +656,7 @@ def launch_processes(
     job.to_json(spec)
     command = launch_command(job, accelerate_config, spec, machine_args)
     log.info("launching: %s", " ".join(command))
-    subprocess.run(command, check=True)
+    run_workers(command)
 
 
 def launch_command(
