@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import math
+import os
 import re
 import urllib.parse
 from collections.abc import Iterator, Mapping
@@ -42,6 +43,7 @@ _UNSAFE = re.compile(r"[^0-9A-Za-z_\-. /]")
 # Query parameters of a store URI that carry a secret (postgresql://host/db?password=...).
 _SECRET_PARAMETER = re.compile(r"pass|secret|token|key", re.IGNORECASE)
 REDACTED = "REDACTED"
+SUPPRESS_URL_PRINTING_ENV = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
 
 
 def run_tags(
@@ -138,6 +140,10 @@ def open_store(tracking_uri: str, experiment: str) -> Iterator[str]:
     """
     import mlflow
 
+    if public_uri(tracking_uri) != tracking_uri:
+        # MLflow prints each finished run's address, URI credentials included, to stdout (the
+        # job's log); better: give them in MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD.
+        os.environ[SUPPRESS_URL_PRINTING_ENV] = "true"
     with store_lock(tracking_uri):
         mlflow.set_tracking_uri(tracking_uri)
         yield mlflow.set_experiment(experiment).experiment_id
