@@ -26,6 +26,7 @@ from rbio.tracking import public_uri
 BACKEND_ENV = "MLFLOW_BACKEND_STORE_URI"
 ARTIFACTS_ENV = "MLFLOW_ARTIFACTS_DESTINATION"
 ALLOWED_HOSTS_ENV = "MLFLOW_SERVER_ALLOWED_HOSTS"
+JOB_EXECUTION_ENV = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"
 DATABASE_SCHEMES = ("postgresql", "mysql", "mssql")
 DEFAULT_PORT = 5000
 
@@ -83,6 +84,9 @@ def server_command(
         ARTIFACTS_ENV: settings.artifacts_destination,
     }
     env.setdefault(ALLOWED_HOSTS_ENV, allowed_hosts(settings))
+    # MLflow's job runner (a huey consumer process: GenAI scorers, trace rollups) serves nothing
+    # this pipeline logs; off, the server starts faster and holds fewer processes.
+    env.setdefault(JOB_EXECUTION_ENV, "false")
     argv = [
         str(Path(sys.executable).with_name("mlflow")), "server",
         "--host", settings.host,
