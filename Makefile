@@ -23,7 +23,7 @@ TORCH_VERSION = $(shell $(PYTHON) scripts/lock_info.py version torch)
 CUDA_ONLY = $(shell $(PYTHON) scripts/lock_info.py cuda-runtime)
 TORCH_CPU_FROM ?= $(if $(PIP_FIND_LINKS),--find-links $(PIP_FIND_LINKS),--index https://download.pytorch.org/whl/cpu)
 
-.PHONY: setup lock envs run test test-slow test-slurm test-transcriptformer lint clean
+.PHONY: setup lock envs run test test-slow test-slurm test-tracking-server test-transcriptformer lint clean
 
 setup: $(VENV)/.installed
 
@@ -78,6 +78,12 @@ test-transcriptformer: $(TF_VENV)/.installed
 # Everything but SLURM: adds the slow tests (learning curve, whole paper target, rerun semantics).
 test-slow: setup
 	$(BIN)/pytest -m "not slurm and not gpu"
+
+# The cluster tracking setup for real: a throwaway PostgreSQL cluster (the installed initdb, as
+# the `postgres` user when run as root), moto's S3 server and `mlflow server` started as
+# `rbio tracking-server` starts it; 16 concurrent writers through the project's logging code.
+test-tracking-server: setup
+	$(BIN)/pytest -m tracking_server
 
 # The SLURM profile against a real one-node scheduler started here (needs root or sudo).
 test-slurm: setup

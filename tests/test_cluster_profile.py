@@ -43,12 +43,12 @@ def test_a_slurm_run_without_sbatch_fails_in_one_line(monkeypatch, tmp_path):
     check_cluster_profile(resources, [*PROFILE_ARGS, "-e", "local"], {}, dryrun=False)
 
 
-def plan_with_profiles(tmp_path, *profiles: Path, env: dict | None = None):
+def plan_with_profiles(tmp_path, *profiles: Path, env: dict | None = None, dry_run=False):
     profile_args = [arg for profile in profiles for arg in ("--profile", str(profile))]
     return subprocess.run(
         [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
          "--directory", str(tmp_path), "--configfile", str(REPO / "config.yaml"), str(TINY),
-         *profile_args, "data"],
+         *profile_args, *(["-n"] if dry_run else []), "data"],
         capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})},
     )  # fmt: skip
 
@@ -84,3 +84,20 @@ def test_a_real_slurm_run_without_sbatch_fails_at_parse_time(tmp_path):
     assert result.returncode != 0
     assert "the executor is slurm but sbatch is not on PATH" in result.stderr
     assert "sacctmgr" not in result.stderr
+
+
+def test_the_profile_points_jobs_at_a_tracking_server_and_its_placeholder_fails(tmp_path):
+    # Partitions and account filled in, the tracking server's address not: the profile's
+    # `config` reached config mlflow.tracking_uri, and the workflow stops in one line.
+    site = tmp_path / "site"
+    site.mkdir()
+    text = (SLURM / "config.v8+.yaml").read_text()
+    for placeholder, value in [("YOUR_GPU_PARTITION", "gpu"), ("YOUR_PARTITION", "cpu"),
+                               ("YOUR_ACCOUNT", "lab")]:  # fmt: skip
+        text = text.replace(placeholder, value)
+    (site / "config.v8+.yaml").write_text(text)
+    result = plan_with_profiles(tmp_path, site, env={"MLFLOW_TRACKING_URI": ""}, dry_run=True)
+    assert result.returncode != 0
+    assert "mlflow.tracking_uri is the placeholder 'http://YOUR_TRACKING_HOST:5000'" in (
+        result.stdout + result.stderr
+    )

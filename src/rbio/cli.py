@@ -1,5 +1,6 @@
-"""Command line: ``rbio ask`` (questions to any model), ``rbio compare`` (MLflow runs table) and
-``rbio provenance`` (what made an artefact).
+"""Command line: ``rbio ask`` (questions to any model), ``rbio compare`` (MLflow runs table),
+``rbio provenance`` (what made an artefact) and ``rbio tracking-server`` (a cluster's shared MLflow
+server: PostgreSQL runs, S3 artifacts).
 
 Examples::
 
@@ -8,6 +9,8 @@ Examples::
     rbio ask --questions questions.txt --model EXP --base Qwen/Qwen2.5-3B-Instruct --style cot
     rbio compare --tag stage=eval --tag split=loco_k562
     rbio provenance results/models/EXP/loco_k562
+    MLFLOW_BACKEND_STORE_URI=postgresql://USER:PASSWORD@DBHOST:5432/mlflow \
+    MLFLOW_ARTIFACTS_DESTINATION=s3://BUCKET/mlflow rbio tracking-server --port 5000
 """
 
 from __future__ import annotations
@@ -204,6 +207,63 @@ def show_provenance(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------------
+# rbio tracking-server
+# --------------------------------------------------------------------------------------------
+
+
+def tracking_server(args: argparse.Namespace) -> int:
+    """Replace this process by ``mlflow server`` (signals reach it directly)."""
+    import os
+
+    from rbio.tracking import public_uri
+    from rbio.tracking_server import (
+        ARTIFACTS_ENV,
+        BACKEND_ENV,
+        ServerSettings,
+        server_command,
+        tracking_uri,
+    )
+
+    settings = ServerSettings(
+        backend_store_uri=args.backend_store_uri or os.environ.get(BACKEND_ENV, ""),
+        artifacts_destination=args.artifacts_destination or os.environ.get(ARTIFACTS_ENV, ""),
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+    )
+    argv, env = server_command(settings, os.environ)
+    print(
+        f"runs: {public_uri(settings.backend_store_uri)}, artifacts: "
+        f"{public_uri(settings.artifacts_destination)}\n"
+        f"jobs log here with: export MLFLOW_TRACKING_URI={tracking_uri(settings)}\n"
+        f"{' '.join(argv)}",
+        flush=True,
+    )
+    os.execve(argv[0], argv, env)
+    return 1  # not reached
+
+
+def add_tracking_server_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "tracking-server",
+        help="a cluster's MLflow tracking server: PostgreSQL runs, S3 artifacts",
+        description="Store URIs with credentials: prefer the environment variables, which no "
+        "process list shows.",
+    )
+    parser.add_argument(
+        "--backend-store-uri", help="postgresql://... (default: $MLFLOW_BACKEND_STORE_URI)"
+    )
+    parser.add_argument(
+        "--artifacts-destination",
+        help="s3://BUCKET/PREFIX (default: $MLFLOW_ARTIFACTS_DESTINATION)",
+    )
+    parser.add_argument("--host", default="0.0.0.0", help="interface to listen on")
+    parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument("--workers", type=int, default=4, help="server processes")
+    parser.set_defaults(handler=tracking_server)
+
+
+# --------------------------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -240,6 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     provenance_parser.add_argument("--json", action="store_true", help="print the record as JSON")
     provenance_parser.set_defaults(handler=show_provenance)
+    add_tracking_server_parser(commands)
     return parser
 
 

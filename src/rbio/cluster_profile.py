@@ -20,10 +20,8 @@ from pathlib import Path
 
 import yaml
 
-from rbio.config import ConfigError
+from rbio.config import PLACEHOLDER_MARK, ConfigError
 
-# Every placeholder in profiles/slurm starts with this; no real partition or account does.
-PLACEHOLDER_MARK = "YOUR_"
 # The file names Snakemake reads in a profile folder (the first that exists).
 PROFILE_FILE_NAMES = ("config.v8+.yaml", "config.yaml")
 PROFILE_OPTIONS = ("--profile", "--workflow-profile")

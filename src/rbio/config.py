@@ -30,6 +30,9 @@ DATA_DIR_ENV = "RBIO_DATA_DIR"
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 EXPERIMENT_ENV = "MLFLOW_EXPERIMENT_NAME"
 DEFAULT_EXPERIMENT = "rbio"
+# Every placeholder a site replaces (profiles/slurm: partitions, account, tracking server) starts
+# with this; no real value does.
+PLACEHOLDER_MARK = "YOUR_"
 
 
 class ConfigError(ValueError):
@@ -247,7 +250,14 @@ class MlflowConfig:
     experiment: str
 
     def resolved_uri(self) -> str:
-        return os.environ.get(TRACKING_URI_ENV) or self.tracking_uri
+        uri = os.environ.get(TRACKING_URI_ENV) or self.tracking_uri
+        if PLACEHOLDER_MARK in uri:  # else every job fails, after retries, on an unknown host
+            raise ConfigError(
+                f"mlflow.tracking_uri is the placeholder '{uri}' (profiles/slurm): start the "
+                "tracking server (README, 'Tracking server') and put its address there, or "
+                f"export {TRACKING_URI_ENV}"
+            )
+        return uri
 
     def resolved_experiment(self) -> str:
         return os.environ.get(EXPERIMENT_ENV) or self.experiment

@@ -7,6 +7,9 @@ the provenance of the artefact it made (``provenance_digest``, ``params_digest``
 ``model_kind`` (trained/base/published/baseline) and, for a trained model,
 ``model_provenance_digest`` (the model folder's provenance digest, equal to its training run's
 ``provenance_digest``) and ``train_run_id`` (from the model's ``run.json``).
+
+Every first contact with a store goes through :func:`open_store` (the store lock around MLflow's
+schema creation), and every URI written to an output or a log through :func:`public_uri`.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import math
+import os
 import re
+import urllib.parse
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -35,6 +40,10 @@ EVALUATION_TAGS: tuple[str, ...] = (
 TAG_NAMES: tuple[str, ...] = (*RUN_TAGS, *EVALUATION_TAGS, *provenance.TAGS)
 
 _UNSAFE = re.compile(r"[^0-9A-Za-z_\-. /]")
+# Query parameters of a store URI that carry a secret (postgresql://host/db?password=...).
+_SECRET_PARAMETER = re.compile(r"pass|secret|token|key", re.IGNORECASE)
+REDACTED = "REDACTED"
+SUPPRESS_URL_PRINTING_ENV = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
 
 
 def run_tags(
@@ -74,6 +83,31 @@ def metric_key(metric: str, stratum: str, protocol: str = HEADLINE_PROTOCOL) -> 
     return _UNSAFE.sub("_", f"{prefix}{metric}.{column}_{flag.lower()}")
 
 
+def public_uri(uri: str | None) -> str | None:
+    """``uri`` without its credentials, for outputs and logs: the ``user:password@`` part is
+    dropped and the values of query parameters that name a secret are replaced.
+
+    >>> public_uri("https://alice:s3cret@mlflow.example.org:5000/?token=abc&x=1")
+    'https://mlflow.example.org:5000/?token=REDACTED&x=1'
+    >>> public_uri("sqlite:///results/mlflow/mlflow.db")
+    'sqlite:///results/mlflow/mlflow.db'
+    """
+    if not uri:
+        return uri
+    parts = urllib.parse.urlsplit(uri)
+    pairs = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    secret = any(_SECRET_PARAMETER.search(key) for key, _ in pairs)
+    if "@" not in parts.netloc and not secret:
+        return uri  # as given: urlunsplit would rewrite sqlite:/// paths
+    if secret:
+        pairs = [
+            (key, REDACTED if _SECRET_PARAMETER.search(key) else value) for key, value in pairs
+        ]
+    query = urllib.parse.urlencode(pairs, safe="/:") if secret else parts.query
+    netloc = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
 @contextlib.contextmanager
 def store_lock(tracking_uri: str) -> Iterator[None]:
     """Serialise access to a local sqlite store across processes.
@@ -94,6 +128,25 @@ def store_lock(tracking_uri: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def open_store(tracking_uri: str, experiment: str) -> Iterator[str]:
+    """Point MLflow at a store and an experiment (created if new) and hold the store lock while
+    the caller's first writes (its run) are made; yields the experiment id.
+
+    The one place a writer first touches a store: MLflow creates a fresh sqlite store's schema on
+    first contact, and parallel first contacts break it (and every later job on it).
+    """
+    import mlflow
+
+    if public_uri(tracking_uri) != tracking_uri:
+        # MLflow prints each finished run's address, URI credentials included, to stdout (the
+        # job's log); better: give them in MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD.
+        os.environ[SUPPRESS_URL_PRINTING_ENV] = "true"
+    with store_lock(tracking_uri):
+        mlflow.set_tracking_uri(tracking_uri)
+        yield mlflow.set_experiment(experiment).experiment_id
 
 
 def log_evaluation_run(
@@ -125,9 +178,7 @@ def log_evaluation_run(
         for side, bound in (("low", row.ci_low), ("high", row.ci_high))
         if bound is not None and not math.isnan(bound)
     }
-    with store_lock(tracking_uri):
-        mlflow.set_tracking_uri(tracking_uri)
-        mlflow.set_experiment(experiment)
+    with open_store(tracking_uri, experiment):
         tag_text = {key: str(value) for key, value in tags.items()}
         with mlflow.start_run(run_name=run_name, tags=tag_text) as run:
             if params:

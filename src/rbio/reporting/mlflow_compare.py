@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from rbio.io import atomic_path
-from rbio.tracking import TAG_NAMES
+from rbio.tracking import TAG_NAMES, store_lock
 
 DEFAULT_METRICS: tuple[str, ...] = (
     "f1", "mcc", "tpr", "tnr", "balanced_accuracy", "auroc", "auroc_per_gene", "unparseable",
@@ -42,7 +42,10 @@ def search_runs_table(
 
     mlflow.set_tracking_uri(tracking_uri)
     columns = ["run_id", "run_name", "status", "start_time", *TAG_NAMES, *metrics]
-    if mlflow.get_experiment_by_name(experiment) is None:
+    # Reading a fresh sqlite store creates its schema too: under the lock writers take.
+    with store_lock(tracking_uri):
+        found = mlflow.get_experiment_by_name(experiment)
+    if found is None:
         return pd.DataFrame(columns=columns)
     runs = mlflow.search_runs(
         experiment_names=[experiment],

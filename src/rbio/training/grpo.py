@@ -49,13 +49,20 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from rbio.config import GrpoConfig, Variant, as_params, from_params, tracking_target
+from rbio.config import (
+    TRACKING_URI_ENV,
+    GrpoConfig,
+    Variant,
+    as_params,
+    from_params,
+    tracking_target,
+)
 from rbio.data.prompts import prompt_settings
 from rbio.io import write_json
 from rbio.models import ModelPathError, load_model_and_tokenizer
 from rbio.rewards.registry import build_reward_functions
 from rbio.sources import go_composition_of
-from rbio.tracking import run_tags, store_lock
+from rbio.tracking import open_store, public_uri, run_tags
 from rbio.training.checkpoints import (
     CheckpointControl,
     TrainingAlreadyDone,
@@ -252,13 +259,9 @@ def check_checkpoint_fingerprint(job: GrpoJob) -> None:
 
 def open_mlflow_run(job: GrpoJob) -> str:
     """Create (or, after a kill, reuse) the job's MLflow run; point the Trainer's callback at it."""
-    import mlflow
-
     uri, experiment_name = tracking_target()
-    mlflow.set_tracking_uri(uri)
-    # A fresh sqlite store is created by the first job that opens it: not by two at once.
-    with store_lock(uri):
-        run_id = _create_or_reuse_run(job, mlflow.set_experiment(experiment_name), uri)
+    with open_store(uri, experiment_name) as experiment_id:
+        run_id = _create_or_reuse_run(job, experiment_id, public_uri(uri))
     # transformers' MLflowCallback resumes the run named by MLFLOW_RUN_ID.
     os.environ["MLFLOW_RUN_ID"] = run_id
     os.environ["MLFLOW_EXPERIMENT_NAME"] = experiment_name
@@ -266,9 +269,10 @@ def open_mlflow_run(job: GrpoJob) -> str:
     return run_id
 
 
-def _create_or_reuse_run(job: GrpoJob, experiment: Any, uri: str) -> str:
-    """The job's run id: the one its checkpoint folder records for the same store and training
-    settings (a resumed job), else a new run, recorded there."""
+def _create_or_reuse_run(job: GrpoJob, experiment_id: str, uri: str) -> str:
+    """The job's run id: the one its checkpoint folder records for the same store (``uri``, as
+    :func:`public_uri` writes it) and training settings (a resumed job), else a new run, recorded
+    there."""
     import mlflow
 
     run_file = Path(job.checkpoint_dir) / MLFLOW_RUN_FILE
@@ -281,9 +285,7 @@ def _create_or_reuse_run(job: GrpoJob, experiment: Any, uri: str) -> str:
             run_id = stored["run_id"]
     client = mlflow.MlflowClient()
     if run_id is None:
-        run = client.create_run(
-            experiment.experiment_id, run_name=run_name(job), tags=training_run_tags(job)
-        )
+        run = client.create_run(experiment_id, run_name=run_name(job), tags=training_run_tags(job))
         run_id = run.info.run_id
         write_json(
             run_file,
@@ -561,7 +563,7 @@ def save_trained_model(
         staging / "run.json",
         {
             "run_id": run_id,
-            "tracking_uri": os.environ.get("MLFLOW_TRACKING_URI"),
+            "tracking_uri": public_uri(os.environ.get(TRACKING_URI_ENV)),
             "variant": job.variant.name,
             "split": job.split,
             "seed": job.seed,
