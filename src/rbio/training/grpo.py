@@ -55,6 +55,7 @@ from rbio.tracking import run_tags, store_lock
 from rbio.training.checkpoints import latest_checkpoint
 from rbio.training.checks import check_machine
 from rbio.training.mixture import build_training_set
+from rbio.training.progress import progress_callbacks
 from rbio.training.safe_rewards import RewardFailureMonitor, reward_name, wrap_rewards
 
 log = logging.getLogger(__name__)
@@ -389,7 +390,7 @@ def train_grpo(
         train_dataset=inputs.dataset,
         processing_class=inputs.tokenizer,
         peft_config=lora_config(job.grpo.lora),
-        callbacks=[monitor, timer, *callbacks],
+        callbacks=[monitor, timer, *progress_callbacks(run_id), *callbacks],
     )
     started = time.perf_counter()
     try:
