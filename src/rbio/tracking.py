@@ -96,6 +96,50 @@ def store_lock(tracking_uri: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+# The tag the MLflow UI reads to pick an experiment's landing view (mlflow/server/js: the
+# experimentKind enum); without it MLflow 3 opens the GenAI traces view.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_TRAINING_KIND = "custom_model_development"
+ARTIFACTS_DIR = "artifacts"  # beside a sqlite store's database
+
+
+def artifact_root(tracking_uri: str) -> str | None:
+    """Where a new experiment keeps its artifacts: beside a sqlite store's database (so that
+    they live under ``results/mlflow``, not in a ``./mlruns`` of whatever folder a job ran in);
+    a tracking server decides for itself (None).
+
+    >>> artifact_root("sqlite:///results/mlflow/mlflow.db")
+    'results/mlflow/artifacts'
+    """
+    prefix = "sqlite:///"
+    if not tracking_uri.startswith(prefix):
+        return None
+    return str(Path(tracking_uri[len(prefix) :]).parent / ARTIFACTS_DIR)
+
+
+def use_experiment(tracking_uri: str, name: str) -> Any:
+    """Point MLflow at ``name`` (created with :func:`artifact_root` if new), typed as a model
+    training experiment; returns it. Call under :func:`store_lock`."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    mlflow.set_tracking_uri(tracking_uri)
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is None:
+        # Created meanwhile by a job on another machine (a server store has no lock): fine.
+        with contextlib.suppress(MlflowException):
+            mlflow.create_experiment(
+                name,
+                artifact_location=artifact_root(tracking_uri),
+                tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND},
+            )
+    elif experiment.tags.get(EXPERIMENT_KIND_TAG) != MODEL_TRAINING_KIND:
+        mlflow.MlflowClient().set_experiment_tag(
+            experiment.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND
+        )
+    return mlflow.set_experiment(name)
+
+
 def log_evaluation_run(
     metrics: pd.DataFrame,
     *,

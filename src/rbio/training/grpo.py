@@ -51,11 +51,12 @@ from rbio.io import write_json
 from rbio.models import ModelPathError, load_model_and_tokenizer
 from rbio.rewards.registry import build_reward_functions
 from rbio.sources import go_composition_of
-from rbio.tracking import run_tags, store_lock
+from rbio.tracking import run_tags, store_lock, use_experiment
 from rbio.training.checkpoints import latest_checkpoint
 from rbio.training.checks import check_machine
 from rbio.training.mixture import build_training_set
 from rbio.training.progress import progress_callbacks
+from rbio.training.run_params import log_training_params
 from rbio.training.safe_rewards import RewardFailureMonitor, reward_name, wrap_rewards
 
 log = logging.getLogger(__name__)
@@ -189,7 +190,7 @@ def prompt_settings_params(job: GrpoJob) -> dict[str, str]:
 def training_fingerprint(job: GrpoJob) -> str:
     """Hash of what determines the training trajectory (not evaluation or reporting settings)."""
     # Checkpoint cadence and logging do not change the trajectory: they may change on resume.
-    cadence = ("save_steps", "save_total_limit", "logging_steps")
+    cadence = ("save_steps", "save_total_limit", "logging_steps", "log_completions")
     grpo = {k: v for k, v in job.grpo.items() if k not in cadence}
     settings = {
         "grpo": grpo,
@@ -230,7 +231,7 @@ def open_mlflow_run(job: GrpoJob) -> str:
     mlflow.set_tracking_uri(uri)
     # A fresh sqlite store is created by the first job that opens it: not by two at once.
     with store_lock(uri):
-        run_id = _create_or_reuse_run(job, mlflow.set_experiment(experiment_name), uri)
+        run_id = _create_or_reuse_run(job, use_experiment(uri, experiment_name), uri)
     # transformers' MLflowCallback resumes the run named by MLFLOW_RUN_ID.
     os.environ["MLFLOW_RUN_ID"] = run_id
     os.environ["MLFLOW_EXPERIMENT_NAME"] = experiment_name
@@ -297,8 +298,7 @@ def grpo_arguments(job: GrpoJob, reward_weights: list[float], cuda: bool):
         save_only_model=False,  # optimizer + scheduler + RNG: resuming continues the same run
         vllm_mode="colocate",
         report_to=["mlflow"],
-        disable_tqdm=True,
-        log_completions=False,
+        disable_tqdm=True,  # rbio.training.progress logs readable lines instead
         dataloader_num_workers=0,
     )
 
@@ -379,6 +379,8 @@ def train_grpo(
     if is_main:
         check_checkpoint_fingerprint(job)
     run_id = open_mlflow_run(job) if is_main else None
+    if run_id is not None:
+        log_training_params(run_id, job, inputs)
 
     resume = latest_checkpoint(job.checkpoint_dir)
     if resume is not None:
