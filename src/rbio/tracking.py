@@ -6,7 +6,9 @@ the provenance of the artefact it made (``provenance_digest``, ``params_digest``
 ``code_version``, ``lock_digest``: ``rbio.provenance``); an evaluation adds ``prompt``,
 ``model_kind`` (trained/base/published/baseline) and, for a trained model,
 ``model_provenance_digest`` (the model folder's provenance digest, equal to its training run's
-``provenance_digest``) and ``train_run_id`` (from the model's ``run.json``).
+``provenance_digest``) and ``train_run_id`` (from the model's ``run.json``); such a run is
+nested under its training run (``mlflow.parentRunId``) when both are in the same store.
+Metric names are grouped with ``/`` (:func:`metric_key`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import contextlib
 import fcntl
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,10 @@ EVALUATION_TAGS: tuple[str, ...] = (
 )
 # Every tag a run may carry, in the order tables show them.
 TAG_NAMES: tuple[str, ...] = (*RUN_TAGS, *EVALUATION_TAGS, *provenance.TAGS)
+
+# MLflow's tag for a nested run: the UI shows the run under its parent (the training run).
+PARENT_RUN_TAG = "mlflow.parentRunId"
+METRICS_PER_BATCH = 1000  # MLflow's limit on metrics in one log_batch call
 
 _UNSAFE = re.compile(r"[^0-9A-Za-z_\-. /]")
 
@@ -61,17 +67,36 @@ def run_tags(
 
 
 def metric_key(metric: str, stratum: str, protocol: str = HEADLINE_PROTOCOL) -> str:
-    """MLflow metric name: ``f1`` for all rows, ``f1.pair_seen_elsewhere_true`` for a stratum,
-    prefixed by any protocol but the headline one (``strict.f1``).
+    """MLflow metric name, grouped with ``/`` (the MLflow UI makes a section of each first part):
+    ``f1`` for all rows, ``f1/pair_seen_elsewhere_true`` for a stratum, under a protocol prefix
+    for any protocol but the headline one (``strict/f1``).
 
     >>> metric_key("mcc", "pert_seen_elsewhere=False", "strict")
-    'strict.mcc.pert_seen_elsewhere_false'
+    'strict/mcc/pert_seen_elsewhere_false'
     """
-    prefix = "" if protocol == HEADLINE_PROTOCOL else f"{protocol}."
-    if stratum == "all":
-        return _UNSAFE.sub("_", prefix + metric)
-    column, _, flag = stratum.partition("=")
-    return _UNSAFE.sub("_", f"{prefix}{metric}.{column}_{flag.lower()}")
+    parts = [] if protocol == HEADLINE_PROTOCOL else [protocol]
+    parts.append(metric)
+    if stratum != "all":
+        column, _, flag = stratum.partition("=")
+        parts.append(f"{column}_{flag.lower()}")
+    return _UNSAFE.sub("_", "/".join(parts))
+
+
+def evaluation_metrics(metrics: pd.DataFrame) -> dict[str, float]:
+    """A metrics table as MLflow metrics: each value by :func:`metric_key`, and each overall
+    value's 95% CI bounds beside it (``mcc/ci_low``, ``strict/mcc/ci_high``); NaN left out."""
+    if "protocol" not in metrics:  # a table of one protocol (hand-made): the headline one
+        metrics = metrics.assign(protocol=HEADLINE_PROTOCOL)
+    values = {}
+    for row in metrics.itertuples(index=False):
+        key = metric_key(row.metric, row.stratum, row.protocol)
+        bounds = (("", row.value),)
+        if row.stratum == "all":
+            bounds += (("/ci_low", row.ci_low), ("/ci_high", row.ci_high))
+        for suffix, value in bounds:
+            if value is not None and not math.isnan(value):
+                values[key + suffix] = float(value)
+    return values
 
 
 @contextlib.contextmanager
@@ -140,6 +165,65 @@ def use_experiment(tracking_uri: str, name: str) -> Any:
     return mlflow.set_experiment(name)
 
 
+@contextlib.contextmanager
+def evaluation_run(
+    *,
+    tracking_uri: str,
+    experiment: str,
+    tags: Mapping[str, Any],
+    params: Mapping[str, Any] | None = None,
+    run_name: str | None = None,
+    parent_run_id: str | None = None,
+) -> Iterator[str]:
+    """An MLflow run open while the evaluation works (its duration is the work's), FAILED if the
+    work raises; nested under ``parent_run_id`` (the model's training run) where given. Yields
+    the run id. The store lock is taken to create the run, not held during the work."""
+    import mlflow
+    from mlflow.entities import Param
+
+    missing = sorted({*RUN_TAGS, "provenance_digest"} - set(tags))
+    if missing:
+        raise ValueError(f"MLflow evaluation run needs tag(s) {missing}")
+    tag_text = {key: str(value) for key, value in tags.items()}
+    if parent_run_id:
+        tag_text[PARENT_RUN_TAG] = parent_run_id
+    client = mlflow.MlflowClient(tracking_uri)
+    with store_lock(tracking_uri):
+        experiment_id = use_experiment(tracking_uri, experiment).experiment_id
+        run_id = client.create_run(experiment_id, run_name=run_name, tags=tag_text).info.run_id
+        if params:
+            client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
+    try:
+        yield run_id
+    except BaseException:
+        client.set_terminated(run_id, status="FAILED")
+        raise
+    client.set_terminated(run_id, status="FINISHED")
+
+
+def log_evaluation_results(
+    run_id: str,
+    metrics: pd.DataFrame,
+    *,
+    tracking_uri: str,
+    artifacts: Sequence[str | Path] = (),
+) -> None:
+    """Log a metrics table (:func:`evaluation_metrics`) and files as artifacts on a run."""
+    import time
+
+    import mlflow
+    from mlflow.entities import Metric
+
+    client = mlflow.MlflowClient(tracking_uri)
+    now = int(time.time() * 1000)
+    values = [Metric(k, v, now, 0) for k, v in evaluation_metrics(metrics).items()]
+    with store_lock(tracking_uri):
+        for start in range(0, len(values), METRICS_PER_BATCH):
+            client.log_batch(run_id, metrics=values[start : start + METRICS_PER_BATCH])
+    for path in artifacts:
+        client.log_artifact(run_id, str(path))
+
+
 def log_evaluation_run(
     metrics: pd.DataFrame,
     *,
@@ -149,32 +233,13 @@ def log_evaluation_run(
     params: Mapping[str, Any] | None = None,
     run_name: str | None = None,
 ) -> str:
-    """Log one evaluation (its metrics table) as an MLflow run; returns the run id."""
-    import mlflow
-
-    missing = sorted({*RUN_TAGS, "provenance_digest"} - set(tags))
-    if missing:
-        raise ValueError(f"MLflow evaluation run needs tag(s) {missing}")
-    if "protocol" not in metrics:  # a table of one protocol (hand-made): the headline one
-        metrics = metrics.assign(protocol=HEADLINE_PROTOCOL)
-    values = {
-        metric_key(row.metric, row.stratum, row.protocol): float(row.value)
-        for row in metrics.itertuples(index=False)
-        if row.value is not None and not math.isnan(row.value)
-    }
-    values |= {
-        metric_key(f"{row.metric}_ci_{side}", row.stratum, row.protocol): float(bound)
-        for row in metrics.itertuples(index=False)
-        if row.stratum == "all"
-        for side, bound in (("low", row.ci_low), ("high", row.ci_high))
-        if bound is not None and not math.isnan(bound)
-    }
-    with store_lock(tracking_uri):
-        mlflow.set_tracking_uri(tracking_uri)
-        mlflow.set_experiment(experiment)
-        tag_text = {key: str(value) for key, value in tags.items()}
-        with mlflow.start_run(run_name=run_name, tags=tag_text) as run:
-            if params:
-                mlflow.log_params({key: str(value) for key, value in params.items()})
-            mlflow.log_metrics(values)
-            return run.info.run_id
+    """Log one finished evaluation (its metrics table) as an MLflow run; returns the run id."""
+    with evaluation_run(
+        tracking_uri=tracking_uri,
+        experiment=experiment,
+        tags=tags,
+        params=params,
+        run_name=run_name,
+    ) as run_id:
+        log_evaluation_results(run_id, metrics, tracking_uri=tracking_uri)
+    return run_id

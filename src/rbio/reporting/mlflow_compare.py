@@ -16,10 +16,18 @@ import pandas as pd
 from rbio.io import atomic_path
 from rbio.tracking import TAG_NAMES
 
-DEFAULT_METRICS: tuple[str, ...] = (
-    "f1", "mcc", "tpr", "tnr", "balanced_accuracy", "auroc", "auroc_per_gene", "unparseable",
-    "strict.mcc", "strict.auroc", "strict.coverage",  # the paper's protocol (rbio.tracking)
+# Evaluation runs' metrics (names: rbio.tracking.metric_key) ...
+EVALUATION_METRICS: tuple[str, ...] = (
+    "f1", "mcc", "mcc/ci_low", "mcc/ci_high", "tpr", "tnr", "balanced_accuracy", "auroc",
+    "auroc_per_gene", "unparseable",
+    "strict/mcc", "strict/auroc", "strict/coverage",  # the paper's protocol
 )  # fmt: skip
+# ... and training runs' (TRL's last logged values; rbio.training.grpo's run-level ones).
+TRAINING_METRICS: tuple[str, ...] = (
+    "reward", "reward_std", "frac_reward_zero_std", "completions/mean_length", "train_loss",
+    "seconds_per_step", "reward_failures_total",
+)  # fmt: skip
+DEFAULT_METRICS: tuple[str, ...] = (*EVALUATION_METRICS, *TRAINING_METRICS)
 
 
 def tag_filter(tags: Mapping[str, str]) -> str:
