@@ -10,12 +10,13 @@ workflow resolved them (config file, overlays and ``--config`` merged).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rbio.config import as_params
 
-if TYPE_CHECKING:
-    from rbio.training.grpo import GrpoJob, TrainingInputs
+# Jobs and inputs are rbio.training.grpo's GrpoJob and TrainingInputs, untyped here: that module
+# imports this one.
+GrpoJob = TrainingInputs = Any
 
 RESOLVED_CONFIG = "resolved_config.yaml"
 
