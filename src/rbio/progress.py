@@ -70,15 +70,9 @@ def progress_bar(
 
     if interactive() or kwargs.get("disable"):
         return tqdm(iterable, **kwargs)
-    kwargs.setdefault("mininterval", LOG_INTERVAL_S)
-    return tqdm(
-        iterable,
-        file=_LogLines(logger or log),
-        ascii=True,
-        dynamic_ncols=False,
-        ncols=100,
-        **kwargs,
-    )
+    # A fixed width and plain characters: the line is the same wherever the log is read.
+    file_safe = {"file": _LogLines(logger or log), "ascii": True, "dynamic_ncols": False}
+    return tqdm(iterable, **{"mininterval": LOG_INTERVAL_S, "ncols": 100, **kwargs, **file_safe})
 
 
 def quiet_library_bars() -> None:
