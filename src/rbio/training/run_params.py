@@ -30,7 +30,9 @@ def training_params(job: GrpoJob, inputs: TrainingInputs) -> dict[str, str]:
         "seed": job.seed,
         "base_model": job.model_base,
         "sources": ",".join(sorted(job.variant.sources)),
-        "rewards": ",".join(job.variant.rewards),
+        # Sorted: a job read back from JSON (a resumed or multi-GPU one) has its keys sorted,
+        # and MLflow refuses a param whose value changes.
+        "rewards": ",".join(sorted(job.variant.rewards)),
         "training_prompts": inputs.mixture.get("rows", len(inputs.dataset)),
         "dropped_long_prompts": inputs.dropped_prompts,
     }
