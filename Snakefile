@@ -67,3 +67,20 @@ rule paper:
     """Tables, figures and the MLflow run table from every evaluation."""
     input:
         paper_targets(),
+
+
+onsuccess:
+    # Where the results are, each model's unparseable rate and what to open next
+    # (rbio.reporting.run_summary); a summary that fails must not fail a finished run.
+    try:
+        from rbio.reporting.run_summary import run_summary
+
+        print(
+            run_summary(
+                "results",
+                tracking_uri=CFG.mlflow.resolved_uri(),
+                configfiles=workflow.overwrite_configfiles or (),
+            )
+        )
+    except Exception as error:
+        print(f"rbio: no run summary ({error})")

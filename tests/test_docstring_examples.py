@@ -20,6 +20,8 @@ MODULES = [
     "rbio.reporting.artefacts",
     "rbio.tracking",
     "rbio.evaluation.generate",
+    "rbio.progress",
+    "rbio.training.progress",
 ]
 
 

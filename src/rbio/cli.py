@@ -25,6 +25,7 @@ from rbio.evaluation.published import MANIFEST, PUBLISHED_VARIANTS, published_na
 
 DEFAULT_PUBLISHED_DIR = "results/published"
 DEFAULT_BASE = "results/models/base"
+DEFAULT_CONFIG = "config.yaml"
 
 
 class CliError(Exception):
@@ -167,20 +168,32 @@ def parse_tags(pairs: Sequence[str]) -> dict[str, str]:
 
 
 def compare(args: argparse.Namespace) -> int:
-    import os
+    from rbio.reporting.mlflow_compare import (
+        StoreError,
+        check_store,
+        search_runs_table,
+        store_from_config,
+        write_runs_table,
+    )
 
-    from rbio.reporting.mlflow_compare import search_runs_table, write_runs_table
-
-    uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
-    if not uri:
-        raise CliError("no tracking store: pass --tracking-uri or set MLFLOW_TRACKING_URI")
-    table = search_runs_table(uri, args.experiment, parse_tags(args.tag))
+    configs = args.config or ([DEFAULT_CONFIG] if Path(DEFAULT_CONFIG).is_file() else [])
+    try:
+        uri, experiment = store_from_config(configs, args.tracking_uri)
+        experiment = args.experiment or experiment or "rbio"
+        check_store(uri, experiment)
+    except StoreError as error:
+        raise CliError(str(error)) from error
+    table = search_runs_table(uri, experiment, parse_tags(args.tag))
     if args.out:
         write_runs_table(table, args.out)
     import pandas as pd
 
     with pd.option_context("display.width", 200, "display.max_columns", 30):
-        print(table.to_string(index=False) if len(table) else "no runs match")
+        print(
+            table.to_string(index=False)
+            if len(table)
+            else f"no runs in experiment '{experiment}' match the tags ({uri})"
+        )
     return 0
 
 
@@ -286,8 +299,18 @@ def build_parser() -> argparse.ArgumentParser:
     ask_parser.set_defaults(handler=ask)
 
     compare_parser = commands.add_parser("compare", help="table of MLflow runs filtered by tags")
-    compare_parser.add_argument("--tracking-uri", help="default: $MLFLOW_TRACKING_URI")
-    compare_parser.add_argument("--experiment", default="rbio")
+    compare_parser.add_argument(
+        "--tracking-uri", help="default: $MLFLOW_TRACKING_URI, else the config's mlflow section"
+    )
+    compare_parser.add_argument(
+        "--config",
+        action="append",
+        help="the workflow's config file(s), later ones win (default: ./config.yaml); a relative "
+        "sqlite store in them is relative to the first one's folder",
+    )
+    compare_parser.add_argument(
+        "--experiment", help="default: $MLFLOW_EXPERIMENT_NAME, else the config's, else rbio"
+    )
     compare_parser.add_argument("--tag", action="append", default=[], help="KEY=VALUE filter")
     compare_parser.add_argument("--out", help="also write the table as CSV")
     compare_parser.set_defaults(handler=compare)

@@ -6,6 +6,8 @@ import logging
 import sys
 from pathlib import Path
 
+from rbio.progress import quiet_library_bars
+
 
 def log_to(path: str | Path) -> logging.Logger:
     """Send stderr and the ``rbio`` loggers to ``path`` (a rule's ``log:`` file)."""
@@ -19,4 +21,5 @@ def log_to(path: str | Path) -> logging.Logger:
         force=True,
     )
     logging.captureWarnings(True)
+    quiet_library_bars()  # stderr is the log file now
     return logging.getLogger("rbio")

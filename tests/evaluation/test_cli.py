@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -108,3 +109,40 @@ def test_an_unreadable_file_is_one_line_and_exit_status_1(tmp_path, monkeypatch,
     error = capsys.readouterr().err
     assert error.startswith("rbio provenance: error: PermissionError: [Errno 13] Permission denied")
     assert len(error.strip().splitlines()) == 1
+
+
+def _workflow_with_a_run(root: Path) -> Path:
+    """A workflow folder whose config names a relative sqlite store holding one run."""
+    config = root / "config.yaml"
+    config.parent.mkdir(parents=True)
+    store = "sqlite:///results/mlflow/mlflow.db"
+    config.write_text(f"mlflow:\n  tracking_uri: {store}\n  experiment: paper\n")
+    metrics = pd.DataFrame({"metric": ["f1"], "value": [0.5], "ci_low": [0.4],
+                            "ci_high": [0.6], "stratum": ["all"], "n": [3]})  # fmt: skip
+    tags = {"variant": "EXP", "split": "all", "seed": 1, "stage": "eval", "provenance_digest": "x"}
+    uri = f"sqlite:///{root / 'results/mlflow/mlflow.db'}"
+    log_evaluation_run(metrics, tracking_uri=uri, experiment="paper", tags=tags)
+    return config
+
+
+def test_compare_finds_the_configs_store_from_another_folder(tmp_path, monkeypatch, capsys):
+    config = _workflow_with_a_run(tmp_path / "workflow")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
+    assert main(["compare", "--config", str(config)]) == 0
+    assert "EXP" in capsys.readouterr().out
+    assert not (elsewhere / "results").exists(), "no empty database created here"
+
+
+def test_compare_says_what_does_not_exist(tmp_path, monkeypatch, capsys):
+    config = _workflow_with_a_run(tmp_path / "workflow")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    assert main(["compare", "--config", str(config), "--experiment", "rbio"]) == 2
+    assert "experiment 'rbio' does not exist" in capsys.readouterr().err
+    monkeypatch.chdir(tmp_path)  # no config.yaml here: the default store is not guessed
+    assert main(["compare", "--tracking-uri", "sqlite:///nowhere/mlflow.db"]) == 2
+    assert "no MLflow database at" in capsys.readouterr().err
+    assert not (tmp_path / "nowhere").exists()

@@ -30,7 +30,7 @@ def _metrics(f1: float) -> pd.DataFrame:
 
 def test_metric_keys_are_mlflow_safe():
     assert metric_key("f1", "all") == "f1"
-    assert metric_key("f1", "pair_seen_elsewhere=True") == "f1.pair_seen_elsewhere_true"
+    assert metric_key("f1", "pair_seen_elsewhere=True") == "f1/pair_seen_elsewhere_true"
 
 
 def test_tag_filter_quotes_values():
@@ -75,6 +75,7 @@ def test_workflow_table_holds_the_runs_of_its_artefacts_joined_through_the_model
     train = client.create_run(
         experiment, tags={**common, "stage": "train", "provenance_digest": "model-digest"}
     ).info.run_id
+    client.log_metric(train, "reward", 0.25, step=10)
     client.create_run(  # an older configuration's model: not among the artefacts on disk
         experiment, tags={**common, "stage": "train", "provenance_digest": "old-model"}
     )
@@ -92,3 +93,4 @@ def test_workflow_table_holds_the_runs_of_its_artefacts_joined_through_the_model
     evaluation = table[table["stage"] == "eval"].iloc[0]
     assert evaluation["train_run_id"] == train
     assert evaluation["f1"] == 0.5
+    assert table[table["stage"] == "train"].iloc[0]["reward"] == 0.25  # training metrics too

@@ -79,6 +79,25 @@ def test_job_writes_model_summary_and_one_tagged_mlflow_run(tmp_path, tiny_model
     for metric in ("rewards/mention/mean", "frac_reward_zero_std", "completions/mean_length",
                    "reward_failures/answer", "reward_failures_total"):  # fmt: skip
         assert f"metrics.{metric}" in runs.columns, metric
+    # What tells variants apart in MLflow's compare view, and the job's settings as an artifact.
+    expected = {"variant": "EXP", "base_model": cfg.model_base, "source/exp/weight": "1.0",
+                "source/exp/prompts_used": str(summary["training_set"]["rows"]),
+                "reward/format/weight": "1.0", "reward/answer/weight": "2.0"}  # fmt: skip
+    assert {k: run[f"params.{k}"] for k in expected} == expected
+    import mlflow
+    import yaml
+
+    resolved = yaml.safe_load(
+        mlflow.artifacts.load_text(f"runs:/{run['run_id']}/resolved_config.yaml")
+    )
+    assert resolved["grpo"]["max_steps"] == 4 and resolved["variant"]["name"] == "EXP"
+    experiment = mlflow.get_experiment(run["experiment_id"])
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    store = Path(os.environ["MLFLOW_TRACKING_URI"].removeprefix("sqlite:///")).parent
+    assert (
+        Path(experiment.artifact_location.removeprefix("file://"))
+        == (store / "artifacts").resolve()
+    )
 
 
 RUNNER = """

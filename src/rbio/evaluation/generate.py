@@ -45,6 +45,7 @@ from rbio.evaluation.metrics import HEADLINE_PROTOCOL, PROTOCOLS, STRATUM_COLUMN
 from rbio.evaluation.published import load_checkpoint_into
 from rbio.io import write_json, write_parquet
 from rbio.models import load_model_and_tokenizer, load_tokenizer
+from rbio.progress import progress_bar
 from rbio.rewards.parsing import parse_answer, parse_answer_strict
 
 if TYPE_CHECKING:
@@ -163,8 +164,6 @@ def generate_hf(
     progress: bool = True,
 ) -> Completions:
     """Greedy and sampled completions with Hugging Face ``generate``, batched, left-padded."""
-    from tqdm.auto import tqdm
-
     if tokenizer.padding_side != "left":
         raise EvaluationInputError("batched generation needs tokenizer.padding_side == 'left'")
     texts = render_prompts(tokenizer, conversations)
@@ -178,7 +177,7 @@ def generate_hf(
         order[i : i + settings.batch_size] for i in range(0, len(order), settings.batch_size)
     ]
     model.eval()
-    for number, batch in enumerate(tqdm(batches, desc="generate", disable=not progress)):
+    for number, batch in enumerate(progress_bar(batches, desc="generate", disable=not progress)):
         batch_texts = [texts[i] for i in batch]
         # One seed per batch: a rerun reproduces each batch whatever ran before it.
         seed = settings.seed + number

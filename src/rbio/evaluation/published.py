@@ -44,6 +44,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from rbio.io import ChecksumError, write_json
+from rbio.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -343,10 +344,9 @@ def _fetch_verified(client, bucket: str, item: RemoteObject, partial: Path, prog
     """Stream ``item`` into ``partial`` (resuming) and check its size and ETag; a corrupt
     partial file is removed so that the next run downloads it afresh."""
     from botocore.exceptions import ClientError
-    from tqdm.auto import tqdm
 
     partial.parent.mkdir(parents=True, exist_ok=True)
-    with tqdm(
+    with progress_bar(
         total=item.size, unit="B", unit_scale=True, desc=partial.name, disable=not progress
     ) as bar:
         try:

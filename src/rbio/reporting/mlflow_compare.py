@@ -7,19 +7,81 @@ run through the model's digest; ``rbio compare`` filters by tags instead.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from rbio.config import EXPERIMENT_ENV, TRACKING_URI_ENV
 from rbio.io import atomic_path
 from rbio.tracking import TAG_NAMES, store_lock
 
-DEFAULT_METRICS: tuple[str, ...] = (
-    "f1", "mcc", "tpr", "tnr", "balanced_accuracy", "auroc", "auroc_per_gene", "unparseable",
-    "strict.mcc", "strict.auroc", "strict.coverage",  # the paper's protocol (rbio.tracking)
+# Evaluation runs' metrics (names: rbio.tracking.metric_key) ...
+EVALUATION_METRICS: tuple[str, ...] = (
+    "f1", "mcc", "mcc/ci_low", "mcc/ci_high", "tpr", "tnr", "balanced_accuracy", "auroc",
+    "auroc_per_gene", "unparseable",
+    "strict/mcc", "strict/auroc", "strict/coverage",  # the paper's protocol
 )  # fmt: skip
+# ... and training runs' (TRL's last logged values; rbio.training.grpo's run-level ones).
+TRAINING_METRICS: tuple[str, ...] = (
+    "reward", "reward_std", "frac_reward_zero_std", "completions/mean_length", "train_loss",
+    "seconds_per_step", "reward_failures_total",
+)  # fmt: skip
+DEFAULT_METRICS: tuple[str, ...] = (*EVALUATION_METRICS, *TRAINING_METRICS)
+
+
+class StoreError(LookupError):
+    """The tracking store or the experiment asked for does not exist."""
+
+
+SQLITE_PREFIX = "sqlite:///"
+
+
+def store_from_config(
+    config_files: Sequence[str | Path], tracking_uri: str | None = None
+) -> tuple[str, str | None]:
+    """(tracking URI, experiment or None) as a workflow run with ``config_files`` used them:
+    ``tracking_uri`` if given, else ``$MLFLOW_TRACKING_URI``, else the files' ``mlflow``
+    section (later files win); a relative sqlite path is relative to the first file's folder
+    (the workflow root, where Snakemake ran), not to the current folder."""
+    import yaml
+
+    section: dict[str, Any] = {}
+    for path in config_files:
+        section |= (yaml.safe_load(Path(path).read_text()) or {}).get("mlflow") or {}
+    uri = tracking_uri or os.environ.get(TRACKING_URI_ENV) or section.get("tracking_uri")
+    if not uri:
+        raise StoreError(
+            "no tracking store: pass --tracking-uri, set MLFLOW_TRACKING_URI or --config "
+            "the workflow's config.yaml"
+        )
+    if uri.startswith(SQLITE_PREFIX) and config_files:
+        database = Path(uri[len(SQLITE_PREFIX) :])
+        if not database.is_absolute():
+            uri = SQLITE_PREFIX + str(Path(config_files[0]).resolve().parent / database)
+    experiment = os.environ.get(EXPERIMENT_ENV) or section.get("experiment")
+    return uri, experiment
+
+
+def check_store(tracking_uri: str, experiment: str) -> None:
+    """Fail with what exists when the sqlite database or the experiment does not (MLflow would
+    create an empty database and find no runs)."""
+    import mlflow
+
+    if tracking_uri.startswith(SQLITE_PREFIX):
+        database = Path(tracking_uri[len(SQLITE_PREFIX) :])
+        if not database.is_file():
+            raise StoreError(
+                f"no MLflow database at {database.resolve()} (tracking URI {tracking_uri})"
+            )
+    mlflow.set_tracking_uri(tracking_uri)
+    if mlflow.get_experiment_by_name(experiment) is None:
+        names = sorted(e.name for e in mlflow.search_experiments())
+        raise StoreError(
+            f"experiment '{experiment}' does not exist in {tracking_uri}; experiments there: {names}"
+        )
 
 
 def tag_filter(tags: Mapping[str, str]) -> str:

@@ -77,6 +77,8 @@ from rbio.training.interrupt import StopRequest, TrainingInterrupted, run_worker
 from rbio.training.mixture import build_training_set
 from rbio.training.model_files import ADAPTER_DIR, check_weights_match, merge_lora
 from rbio.training.multinode import NodeRole, accelerate_machine_args, train_on_nodes
+from rbio.training.progress import progress_callbacks
+from rbio.training.run_params import log_training_params
 from rbio.training.safe_rewards import RewardFailureMonitor, reward_name, wrap_rewards
 from rbio.training.vllm_server import vllm_server_for
 
@@ -224,7 +226,13 @@ def prompt_settings_params(job: GrpoJob) -> dict[str, str]:
 def training_fingerprint(job: GrpoJob) -> str:
     """Hash of what determines the training trajectory (not evaluation or reporting settings)."""
     # Checkpoint cadence and logging do not change the trajectory: they may change on resume.
-    cadence = ("save_steps", "save_total_limit", "checkpoint_every_minutes", "logging_steps")
+    cadence = (
+        "save_steps",
+        "save_total_limit",
+        "checkpoint_every_minutes",
+        "logging_steps",
+        "log_completions",
+    )
     grpo = {k: v for k, v in job.grpo.items() if k not in cadence}
     settings = {
         "grpo": grpo,
@@ -331,8 +339,7 @@ def grpo_arguments(job: GrpoJob, reward_weights: list[float], cuda: bool):
         save_strategy="steps",
         save_only_model=False,  # optimizer + scheduler + RNG: resuming continues the same run
         report_to=["mlflow"],
-        disable_tqdm=True,
-        log_completions=False,
+        disable_tqdm=True,  # rbio.training.progress logs readable lines instead
         dataloader_num_workers=0,
     )
 
@@ -422,6 +429,8 @@ def train_grpo(
         check_checkpoint_fingerprint(job)
         remove_incomplete_checkpoints(job.checkpoint_dir)
     run_id = open_mlflow_run(job) if is_main else None
+    if run_id is not None:
+        log_training_params(run_id, job, inputs)
 
     resume = latest_checkpoint(job.checkpoint_dir)
     if resume is not None:
@@ -437,7 +446,7 @@ def train_grpo(
             train_dataset=inputs.dataset,
             processing_class=inputs.tokenizer,
             peft_config=lora_config(job.grpo.lora),
-            callbacks=[monitor, timer, control, *callbacks],
+            callbacks=[monitor, timer, control, *progress_callbacks(run_id), *callbacks],
         )
         if resume is not None and run_id is not None:
             skip_logged_steps(trainer, run_id)
