@@ -182,6 +182,8 @@ class EvaluationConfig:
     batch_size: int
     bootstrap: int
     base_model: bool
+    # Answer-likelihood P(yes) beside the sampled share (rbio.evaluation.likelihood).
+    likelihood_scoring: bool = True
     # Released rbio1 checkpoints to download and evaluate (names without the "rbio1-" prefix).
     published: tuple[str, ...] = ()
 
