@@ -14,8 +14,8 @@ A random tiny model ranks nothing, so the model is first warmed up (a plain comp
 timed apart) on a synthetic task with a known structure: P(DE) = sigmoid(effect of the perturbation
 + effect of the gene - 1.5), labels drawn from it; the test pairs are unseen, their perturbations
 and genes are not. The warm-up teaches ``<think> PERT GENE </think><answer> yes|no</answer>``,
-so sampled answers parse and voting works as it would on a trained model. Run (about 2 minutes on
-one core):
+so sampled answers parse and voting works as it would on a trained model. Run (about 2 minutes of
+CPU on one core, mostly the warm-up; longer in wall time on a shared machine):
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/likelihood_vs_voting.py [--steps 300]
 """
@@ -47,7 +47,7 @@ def synthetic_task(seed: int):
     letters = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
     names = list(dict.fromkeys("".join(rng.choice(letters, 4)) for _ in range(4 * N_PERTS)))
     perts, genes = names[:N_PERTS], names[N_PERTS : N_PERTS + N_GENES]
-    pert_effect = rng.normal(0, 2.0, N_PERTS)
+    pert_effect = rng.normal(0, 3.0, N_PERTS)
     gene_effect = rng.normal(0, 1.0, N_GENES)
     logit = pert_effect[:, None] + gene_effect[None, :] - 1.5
     p_de = 1 / (1 + np.exp(-logit.ravel()))
@@ -93,8 +93,8 @@ def warm_up(model, tokenizer, prompts, answers, steps: int, lr: float, seed: int
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=300, help="warm-up steps")
-    parser.add_argument("--lr", type=float, default=1e-2, help="warm-up learning rate")
+    parser.add_argument("--steps", type=int, default=400, help="warm-up steps")
+    parser.add_argument("--lr", type=float, default=3e-3, help="warm-up learning rate")
     parser.add_argument("--test-questions", type=int, default=256)
     parser.add_argument("--k", type=int, nargs="+", default=[2, 5])
     parser.add_argument("--max-new-tokens", type=int, default=16)
