@@ -227,6 +227,8 @@ class EvaluationConfig:
     base_model: bool
     # Generation engine: "vllm" (GPU, the gpu extra) or "hf" (transformers' generate, any device).
     engine: str = "hf"
+    # Answer-likelihood P(yes) beside the sampled share (rbio.evaluation.likelihood).
+    likelihood_scoring: bool = True
     # Released rbio1 checkpoints to download and evaluate (names without the "rbio1-" prefix).
     published: tuple[str, ...] = ()
 

@@ -158,6 +158,9 @@ def test_run_evaluation_writes_predictions_and_metrics(tiny_model_dir, test_parq
     predictions = pd.read_parquet(out / "predictions.parquet")
     assert len(predictions) == len(pd.read_parquet(test_parquet))
     assert {"pert", "gene", "samples", "sample_answers", "p_yes", "answer"} <= set(predictions)
+    # Likelihood scoring is on by default: its P(yes) and metrics sit beside the sampled ones.
+    assert predictions["p_yes_likelihood"].between(0, 1).all()
+    assert predictions["p_yes_likelihood"].nunique() > 1
     assert list(pd.read_parquet(out / "metrics.parquet").columns) == list(METRIC_COLUMNS)
     unparseable = metrics.query(
         "metric == 'unparseable' and stratum == 'all' and protocol == 'conservative'"
@@ -166,9 +169,13 @@ def test_run_evaluation_writes_predictions_and_metrics(tiny_model_dir, test_parq
     everything = metrics.query("stratum == 'all'").set_index(["protocol", "metric"])["value"]
     assert np.isfinite(everything["conservative", "mcc"])
     assert everything["conservative", "coverage"] == 1.0
+    for protocol in ("conservative", "strict"):
+        assert {"auroc_likelihood", "auroc_per_gene_likelihood"} <= set(everything[protocol].index)
+    assert np.isfinite(everything["conservative", "auroc_likelihood"])
     assert 0 <= everything["strict", "coverage"] <= 1
     sidecar = json.loads((out / "evaluation.json").read_text())
     assert sidecar["questions"] == len(predictions) and sidecar["engine"] == "hf"
+    assert sidecar["likelihood_seconds"] > 0
 
 
 def test_protocols_on_a_constructed_frame():

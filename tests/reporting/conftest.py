@@ -32,6 +32,8 @@ def _cached(skill: float, seed: int) -> pd.DataFrame:
             "pair_seen_elsewhere": rng.random(n) < 0.3,
             "pert_seen_elsewhere": rng.random(n) < 0.8,
             "unparseable": rng.random(n) < 0.05,
+            # The answer likelihood: a finer ranking than the sampled share (models only).
+            "score_likelihood": np.clip(score + rng.normal(0, 0.05, n), 0, 1),
         }
     )
     conservative = metrics_table(rows, n_bootstrap=20, seed=seed, rate_columns=("unparseable",))
@@ -78,7 +80,9 @@ def metrics_entries(tmp_path_factory):
             path = root / "baselines" / split / baseline / "metrics.parquet"
             path.parent.mkdir(parents=True)
             # A baseline reads no answer: the same values under both protocols.
-            conservative = _metrics(0.1 * i, seed).query("protocol == 'conservative'")
+            conservative = _metrics(0.1 * i, seed).query(
+                "protocol == 'conservative' and not metric.str.endswith('_likelihood')"
+            )
             same_under_every_protocol(conservative).to_parquet(path)
             entries.append(
                 dict(model=baseline, kind="baseline", split=split, prompt="", path=str(path))

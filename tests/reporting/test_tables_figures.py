@@ -44,11 +44,15 @@ def test_tables_list_every_model_and_baseline(metrics_entries, tmp_path):
             assert table["model"].tolist() == models * 2
             assert {"coverage", "unparseable"} <= set(table)
             assert {"f1", "f1_ci_low", "f1_ci_high", "mcc", "auroc_per_gene"} <= set(table)
+            # Likelihood AUROCs beside the sampled ones, for models; baselines have none.
+            likelihood = table.set_index("model")["auroc_per_gene_likelihood"]
+            assert likelihood[VARIANTS].notna().all() and likelihood[list(BASELINES)].isna().all()
             markdown = (tmp_path / f"{split}_{prompt}.md").read_text()
             assert all(f"| {name} |" in markdown for name in [*VARIANTS, *BASELINES])
             assert "MCC by stratum" in markdown
             assert "DE prevalence" in markdown and "strict (the paper" in markdown
             assert "P(yes) is the share" in markdown
+            assert "AUROC (likelihood)" in markdown and "AUROC/gene (likelihood)" in markdown
             latex = (tmp_path / f"{split}_{prompt}.tex").read_text()
             assert r"\begin{tabular}" in latex and "TF+GO+MLP" in latex and "gene\\_prior" in latex
     loco = pd.read_csv(tmp_path / "loco_mean_nocot.csv")

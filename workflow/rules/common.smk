@@ -360,6 +360,7 @@ def generation_settings():
         max_new_tokens=e.max_new_tokens,
         batch_size=e.batch_size,
         seed=CFG.seed,
+        likelihood_scoring=e.likelihood_scoring,
     )
 
 

@@ -23,6 +23,12 @@ What is scored (documented in the README's evaluation section), under each proto
   is readable (greedy: the greedy answer; majority: at least one readable sample), P(yes) is the
   share of "yes" among the *readable* samples (the greedy answer as 1/0 when no sample is
   readable), and unkept rows are dropped from the metrics (``coverage``).
+
+With ``likelihood_scoring`` on, a second continuous score comes beside the sampled share:
+the model's own P(yes) after ``<answer>``, teacher-forced after each sampled trace and averaged
+(``rbio.evaluation.likelihood``; columns ``p_yes_likelihood`` and ``score_likelihood``, the latter
+flipped for a negated question). It reads no answer, so both protocols share it; the metrics
+report ``auroc_likelihood`` and ``auroc_per_gene_likelihood`` from it. The hard answer is unchanged.
 """
 
 from __future__ import annotations
@@ -40,8 +46,15 @@ import numpy as np
 import pandas as pd
 
 from rbio.config import ConfigError, check_decoding
-from rbio.data.prompts import build_messages
-from rbio.evaluation.metrics import HEADLINE_PROTOCOL, PROTOCOLS, STRATUM_COLUMNS, metrics_table
+from rbio.data.prompts import DE_TEMPLATES, build_messages
+from rbio.evaluation.likelihood import likelihood_p_yes, p_de
+from rbio.evaluation.metrics import (
+    HEADLINE_PROTOCOL,
+    LIKELIHOOD_SCORE,
+    PROTOCOLS,
+    STRATUM_COLUMNS,
+    metrics_table,
+)
 from rbio.evaluation.published import load_checkpoint_into
 from rbio.io import write_json, write_parquet
 from rbio.models import load_model_and_tokenizer, load_tokenizer
@@ -57,6 +70,8 @@ Conversation = list[dict[str, str]]
 Parser = Callable[[str], str | None]
 
 PREDICTION_KEY_COLUMNS: tuple[str, ...] = ("cell_line", "pert", "gene", "label", *STRATUM_COLUMNS)
+# Evaluation asks the paper's question (template 0 of rbio.data.prompts.DE_TEMPLATES).
+EVALUATION_TEMPLATE = 0
 
 
 class EvaluationInputError(ValueError):
@@ -73,6 +88,7 @@ class GenerationSettings:
     max_new_tokens: int = 1024
     batch_size: int = 32
     seed: int = 42
+    likelihood_scoring: bool = True  # P(yes) from next-token probabilities after <answer>
 
     def __post_init__(self) -> None:
         try:
@@ -108,7 +124,13 @@ def read_test_rows(path: str | Path) -> pd.DataFrame:
 def question_messages(rows: pd.DataFrame, style: str) -> list[Conversation]:
     """The training prompt of each test row (base question, not negated), system prompt ``style``."""
     return [
-        build_messages(pert=row.pert, gene=row.gene, cell_line=row.cell_line, style=style)
+        build_messages(
+            pert=row.pert,
+            gene=row.gene,
+            cell_line=row.cell_line,
+            style=style,
+            template_id=EVALUATION_TEMPLATE,
+        )
         for row in rows.itertuples(index=False)
     ]
 
@@ -265,6 +287,23 @@ def per_question_sampling(
     ]
 
 
+def score_likelihood(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    conversations: Sequence[Conversation],
+    completions: Completions,
+    settings: GenerationSettings,
+) -> np.ndarray:
+    """Each question's P(yes) after ``<answer>``, averaged over its sampled traces (its greedy
+    completion when there are no samples): one batched forward pass per batch of traces."""
+    if settings.num_samples:
+        traces = completions.samples
+    else:
+        traces = [[text] if text is not None else [] for text in completions.greedy]
+    prompts = render_prompts(tokenizer, conversations)
+    return likelihood_p_yes(model, tokenizer, prompts, traces, settings.batch_size)
+
+
 # --------------------------------------------------------------------------------------------
 # Scoring
 # --------------------------------------------------------------------------------------------
@@ -337,10 +376,12 @@ def predictions_frame(
     settings: GenerationSettings,
     parse: Parser = parse_answer,
     strict_parse: Parser = parse_answer_strict,
+    likelihood: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """One row per test question: completions, parsed answers, P(yes), the scored prediction,
     under both protocols (the conservative one with ``parse``, the strict one, columns
-    ``strict_*``, with ``strict_parse``)."""
+    ``strict_*``, with ``strict_parse``), and the likelihood P(yes) when ``likelihood`` is given
+    (column ``p_yes_likelihood``; ``score_likelihood`` is its P(DE) for the question asked)."""
     frame = rows[list(PREDICTION_KEY_COLUMNS)].copy().reset_index(drop=True)
     frame["label"] = frame["label"].astype(int)
     frame["greedy_completion"] = completions.greedy
@@ -368,6 +409,10 @@ def predictions_frame(
         if settings.num_samples
         else frame["unparseable"].astype(float)
     )
+    if likelihood is not None:
+        frame["p_yes_likelihood"] = np.asarray(likelihood, dtype=float)
+        negated = [DE_TEMPLATES[EVALUATION_TEMPLATE].negated] * len(frame)
+        frame[LIKELIHOOD_SCORE] = p_de(frame["p_yes_likelihood"].to_numpy(), negated)
     return frame
 
 
@@ -429,27 +474,61 @@ def load_for_evaluation(model_dir: str, checkpoint_dir: str | None):
     return model.to(device), tokenizer
 
 
+def _generate_and_score(
+    request: EvaluationRequest, conversations: list[Conversation], use_vllm: bool
+) -> tuple[Completions, np.ndarray | None, float]:
+    """Completions, the likelihood P(yes) (None when off) and the likelihood pass's seconds.
+
+    vLLM's generation is followed by a Hugging Face forward pass on the same model folder for
+    the likelihood (vLLM's prompt log-probabilities would need one more engine call per trace and
+    are not testable without a GPU); the engine is released first so both fit on one GPU.
+    """
+    if use_vllm:
+        completions = generate_vllm(request.model_dir, conversations, request.settings)
+        _release_gpu_memory()
+        model = tokenizer = None
+    else:
+        model, tokenizer = load_for_evaluation(request.model_dir, request.checkpoint_dir)
+        completions = generate_hf(model, tokenizer, conversations, request.settings)
+    if not request.settings.likelihood_scoring:
+        return completions, None, 0.0
+    started = time.perf_counter()
+    if model is None:
+        model, tokenizer = load_for_evaluation(request.model_dir, request.checkpoint_dir)
+    likelihood = score_likelihood(model, tokenizer, conversations, completions, request.settings)
+    return completions, likelihood, time.perf_counter() - started
+
+
+def _release_gpu_memory() -> None:
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def run_evaluation(request: EvaluationRequest) -> pd.DataFrame:
     """Generate, parse (the conservative protocol with the rewards' parser: one definition of
-    "the model said yes"; the strict one with the paper's) and score under both protocols;
-    write predictions.parquet, metrics.parquet and evaluation.json atomically."""
+    "the model said yes"; the strict one with the paper's), score the likelihood P(yes) when on,
+    and compute the metrics under both protocols; write predictions.parquet, metrics.parquet and
+    evaluation.json atomically."""
     rows = read_test_rows(request.test_parquet)
     conversations = question_messages(rows, request.prompt_style)
     started = time.perf_counter()
     # Published shards are loaded into a transformers model: vLLM cannot load them.
     use_vllm = request.engine == "vllm" and request.checkpoint_dir is None
-    if use_vllm:
-        completions = generate_vllm(request.model_dir, conversations, request.settings)
-    else:
-        model, tokenizer = load_for_evaluation(request.model_dir, request.checkpoint_dir)
-        completions = generate_hf(model, tokenizer, conversations, request.settings)
-    seconds = time.perf_counter() - started
+    completions, likelihood, likelihood_seconds = _generate_and_score(
+        request, conversations, use_vllm
+    )
+    seconds = time.perf_counter() - started - likelihood_seconds
     log.info(
         "%s/%s/%s: %d questions in %.1f s (%s)",
         request.model_name, request.split, request.prompt_style, len(rows), seconds,
         "vllm" if use_vllm else "hf",
     )  # fmt: skip
-    frame = predictions_frame(rows, completions, request.settings)
+    frame = predictions_frame(rows, completions, request.settings, likelihood=likelihood)
     metrics = score_predictions(frame, request.n_bootstrap, request.settings.seed)
     write_parquet(frame, request.predictions_path)
     write_parquet(metrics, request.metrics_path)
@@ -459,6 +538,7 @@ def run_evaluation(request: EvaluationRequest) -> pd.DataFrame:
         "questions": len(rows),
         "generation_seconds": seconds,
         "questions_per_second": len(rows) / seconds if seconds else math.inf,
+        "likelihood_seconds": likelihood_seconds,
         "engine": "vllm" if use_vllm else "hf",
     }
     write_json(request.summary_path, sidecar)

@@ -21,6 +21,11 @@ Evaluation protocols (column ``protocol`` of every metrics table, see :data:`PRO
 - ``strict`` (the paper benchmark's): a bare yes/no in the first ``<answer>`` block; rows whose
   answer cannot be read are dropped, metrics are on the kept rows, and ``coverage`` is the share
   of rows kept. Baselines read no answer: both protocols give them the same values.
+
+A second continuous score, the model's answer likelihood (column :data:`LIKELIHOOD_SCORE`,
+``rbio.evaluation.likelihood``), is ranked beside ``score`` when a predictions file has it:
+metrics ``auroc_likelihood`` and ``auroc_per_gene_likelihood`` (:data:`LIKELIHOOD_METRICS`), on
+the rows each protocol scores.
 """
 
 from __future__ import annotations
@@ -64,6 +69,9 @@ HEADLINE_METRICS: tuple[str, ...] = (
     "auroc",
     "auroc_per_gene",
 )
+# The answer likelihood's P(DE) column of a predictions file, and the metrics ranked by it.
+LIKELIHOOD_SCORE = "score_likelihood"
+LIKELIHOOD_METRICS: tuple[str, ...] = ("auroc_likelihood", "auroc_per_gene_likelihood")
 METRIC_COLUMNS: tuple[str, ...] = (
     "metric", "value", "ci_low", "ci_high", "stratum", "n", "protocol",
 )  # fmt: skip
@@ -102,6 +110,14 @@ def auroc_per_gene(label: np.ndarray, score: np.ndarray, gene: np.ndarray) -> fl
     return float(np.mean(values)) if values else float("nan")
 
 
+def aurocs(label: np.ndarray, score: np.ndarray, gene: np.ndarray) -> tuple[float, float]:
+    """AUROC and per-gene AUROC of ``score`` (NaN when a class is missing)."""
+    label = np.asarray(label, dtype=int)
+    both_classes = 0 < label.sum() < len(label)
+    auroc = float(roc_auc_score(label, score)) if both_classes else float("nan")
+    return auroc, auroc_per_gene(label, score, gene)
+
+
 def point_metrics(
     label: np.ndarray, predicted: np.ndarray, score: np.ndarray, gene: np.ndarray
 ) -> dict[str, float]:
@@ -113,7 +129,7 @@ def point_metrics(
     tn, fp, fn, tp = confusion_matrix(label, predicted, labels=[0, 1]).ravel()
     tpr = _ratio(tp, tp + fn)
     tnr = _ratio(tn, tn + fp)
-    both_classes = 0 < label.sum() < len(label)
+    auroc, per_gene = aurocs(label, score, gene)
     return {
         "tp": float(tp),
         "fp": float(fp),
@@ -126,8 +142,8 @@ def point_metrics(
         "f1": float(f1_score(label, predicted, zero_division=0)),
         "mcc": float(matthews_corrcoef(label, predicted)) if len(label) > 1 else 0.0,
         "balanced_accuracy": (tpr + tnr) / 2,
-        "auroc": float(roc_auc_score(label, score)) if both_classes else float("nan"),
-        "auroc_per_gene": auroc_per_gene(label, score, gene),
+        "auroc": auroc,
+        "auroc_per_gene": per_gene,
     }
 
 
@@ -227,11 +243,13 @@ def weighted_metrics(
     pert: np.ndarray,
     weights: np.ndarray,
     rates: Mapping[str, np.ndarray] | None = None,
+    extra_scores: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """Metrics under perturbation multiplicities ``weights`` (perturbations x resamples).
 
     Perturbations are indexed in order of first appearance (``pd.factorize(pert)``). With all
-    weights 1 this equals :func:`point_metrics` (tested).
+    weights 1 this equals :func:`point_metrics` (tested). ``extra_scores`` (name: score) add
+    ``auroc_<name>`` and ``auroc_per_gene_<name>``.
     """
     label = np.asarray(label, dtype=int)
     predicted = np.asarray(predicted, dtype=int)
@@ -254,16 +272,9 @@ def weighted_metrics(
     }
     counts = {name: per_pert(mask) @ weights for name, mask in cells.items()}
     result = _confusion_metrics(**counts)
-    one_group = np.zeros(len(label), dtype=int)
-    result["auroc"] = _LevelDesign.build(label, score, one_group, pert_index, n_perts).auc(weights)[
-        0
-    ]
-    per_gene = _LevelDesign.build(label, score, gene, pert_index, n_perts).auc(weights)
-    with np.errstate(all="ignore"):
-        valid = ~np.isnan(per_gene)
-        result["auroc_per_gene"] = _safe_divide(
-            np.where(valid, per_gene, 0.0).sum(axis=0), valid.sum(axis=0), np.nan
-        )
+    for suffix, values in (("", score), *((f"_{k}", v) for k, v in (extra_scores or {}).items())):
+        auroc, per_gene = _weighted_aurocs(label, values, gene, pert_index, n_perts, weights)
+        result[f"auroc{suffix}"], result[f"auroc_per_gene{suffix}"] = auroc, per_gene
     rows = per_pert(np.ones(len(label), dtype=bool)) @ weights
     for name, values in (rates or {}).items():
         result[name] = _safe_divide(
@@ -272,13 +283,24 @@ def weighted_metrics(
     return result
 
 
+def _weighted_aurocs(label, score, gene, pert_index, n_perts, weights):
+    """AUROC and per-gene AUROC (mean over genes with both classes) for each resample."""
+    one_group = np.zeros(len(label), dtype=int)
+    auroc = _LevelDesign.build(label, score, one_group, pert_index, n_perts).auc(weights)[0]
+    per_gene = _LevelDesign.build(label, score, gene, pert_index, n_perts).auc(weights)
+    with np.errstate(all="ignore"):
+        valid = ~np.isnan(per_gene)
+        mean = _safe_divide(np.where(valid, per_gene, 0.0).sum(axis=0), valid.sum(axis=0), np.nan)
+    return auroc, mean
+
+
 # --------------------------------------------------------------------------------------------
 # Metrics tables
 # --------------------------------------------------------------------------------------------
 
 
 def _bootstrap_intervals(
-    label, predicted, score, gene, pert, rates, n_resamples: int, seed: int
+    label, predicted, score, gene, pert, rates, n_resamples: int, seed: int, extra_scores=None
 ) -> dict[str, tuple[float, float]]:
     n_perts = len(pd.unique(np.asarray(pert)))
     rng = np.random.default_rng(seed)
@@ -290,7 +312,7 @@ def _bootstrap_intervals(
         size = min(chunk, n_resamples - done)
         multiplicities = rng.multinomial(n_perts, np.full(n_perts, 1 / n_perts), size=size).T
         for name, values in weighted_metrics(
-            label, predicted, score, gene, pert, multiplicities, rates
+            label, predicted, score, gene, pert, multiplicities, rates, extra_scores
         ).items():
             draws.setdefault(name, []).append(np.atleast_1d(values))
         done += size
@@ -334,7 +356,8 @@ def metrics_table(
 
     ``frame`` needs ``label``, ``predicted`` (0/1), ``score`` (higher = more likely DE), ``gene``,
     ``pert`` and the stratum flags; ``rate_columns`` are per-row 0/1 indicators reported as their
-    mean over the scored rows (e.g. ``unparseable``). ``kept_column`` (a boolean column) names
+    mean over the scored rows (e.g. ``unparseable``). When ``frame`` has :data:`LIKELIHOOD_SCORE`,
+    :data:`LIKELIHOOD_METRICS` rank the rows by it. ``kept_column`` (a boolean column) names
     the rows the protocol scores, the others are dropped (their score may be NaN); ``n`` counts
     the scored rows and metric ``coverage`` their share of the stratum (1 without
     ``kept_column``). An empty stratum gets rows with n = 0 and NaN values, so every file lists
@@ -374,11 +397,18 @@ def _stratum_metrics(
         rows["gene"].to_numpy(),
     )
     values = point_metrics(*arrays)
+    extra = {}
+    if LIKELIHOOD_SCORE in rows.columns:
+        extra["likelihood"] = rows[LIKELIHOOD_SCORE].to_numpy(float)
+        label, _, _, gene = arrays
+        values.update(
+            zip(LIKELIHOOD_METRICS, aurocs(label, extra["likelihood"], gene), strict=True)
+        )
     rates = {column: rows[column].to_numpy(float) for column in rate_columns}
     for column, indicator in rates.items():
         values[column] = float(indicator.mean()) if len(indicator) else float("nan")
     intervals = (
-        _bootstrap_intervals(*arrays, rows["pert"].to_numpy(), rates, n_bootstrap, seed)
+        _bootstrap_intervals(*arrays, rows["pert"].to_numpy(), rates, n_bootstrap, seed, extra)
         if n_bootstrap > 0 and len(rows)
         else {}
     )

@@ -26,6 +26,7 @@ from rbio.evaluation.metrics import (
     COVERAGE,
     HEADLINE_METRICS,
     HEADLINE_PROTOCOL,
+    LIKELIHOOD_METRICS,
     PROTOCOLS,
     STRATA,
     read_metrics,
@@ -43,6 +44,8 @@ METRIC_LABELS: dict[str, str] = {
     "balanced_accuracy": "Bal. acc.",
     "auroc": "AUROC",
     "auroc_per_gene": "AUROC/gene",
+    "auroc_likelihood": "AUROC (likelihood)",
+    "auroc_per_gene_likelihood": "AUROC/gene (likelihood)",
     "precision": "Precision",
     "accuracy": "Accuracy",
     "unparseable": "Unparseable",
@@ -53,7 +56,8 @@ METRIC_LABELS: dict[str, str] = {
 P_YES_RULE = (
     'P(yes) is the share of "yes" among the sampled answers (conservative: all samples, an '
     "unreadable one counting as no; strict: the readable samples), or the greedy answer as 1/0 "
-    "without samples."
+    "without samples. The likelihood AUROCs rank by the model's own P(yes) after <answer> "
+    "(next-token probabilities of yes vs no, teacher-forced after each sampled answer, averaged)."
 )
 KIND_LABELS = {
     "trained": "trained here",
@@ -146,7 +150,7 @@ def split_table(
     frame: pd.DataFrame,
     split: str,
     prompt: str,
-    metrics: Sequence[str] = (*HEADLINE_METRICS, "unparseable", COVERAGE),
+    metrics: Sequence[str] = (*HEADLINE_METRICS, *LIKELIHOOD_METRICS, "unparseable", COVERAGE),
     variants: Sequence[str] = (),
     protocol: str = HEADLINE_PROTOCOL,
 ) -> pd.DataFrame:
@@ -211,7 +215,7 @@ def strata_table(frame: pd.DataFrame, split: str, prompt: str, metric: str = "mc
 def loco_mean_table(
     frame: pd.DataFrame,
     prompt: str,
-    metrics: Sequence[str] = (*HEADLINE_METRICS, "unparseable", COVERAGE),
+    metrics: Sequence[str] = (*HEADLINE_METRICS, *LIKELIHOOD_METRICS, "unparseable", COVERAGE),
     variants: Sequence[str] = (),
     protocol: str = HEADLINE_PROTOCOL,
 ) -> pd.DataFrame:
@@ -292,7 +296,7 @@ class Table:
     markdown_extra: str = ""
 
 
-SHOWN_METRICS: tuple[str, ...] = (*HEADLINE_METRICS, "unparseable", COVERAGE)
+SHOWN_METRICS: tuple[str, ...] = (*HEADLINE_METRICS, *LIKELIHOOD_METRICS, "unparseable", COVERAGE)
 PROTOCOLS_CAPTION = (
     "Two protocols, one block each. conservative (this project's): lenient answer parse, an "
     'unreadable answer counts as "no" in the hard metrics and in P(yes), every row scored (a '
