@@ -8,6 +8,7 @@ import pytest
 from matplotlib.image import imread
 
 from rbio.evaluation.baselines import BASELINES
+from rbio.evaluation.metrics import metrics_table
 from rbio.reporting.artefacts import (
     FIGURE_FORMATS,
     METRICS_LONG,
@@ -20,6 +21,7 @@ from rbio.reporting.reported import reported_long
 from rbio.reporting.tables import (
     collect_metrics,
     loco_mean_table,
+    metric_cell,
     split_prevalence,
     split_table,
     write_tables,
@@ -111,3 +113,57 @@ def test_split_table_per_protocol_with_coverage(metrics_entries):
         conservative.loc[baselines].drop(columns="protocol"),
     )
     assert 0 < split_prevalence(frame, "loco_k562") < 0.5  # the fixture's ~15% DE
+
+
+def _one_gene_one_class_entries(tmp_path) -> list[dict]:
+    """One model on a LOCO split where every gene has one class (per-gene AUROC undefined),
+    the unseen-perturbation stratum has no DE row (its MCC undefined) and the DE rows sit in
+    one perturbation of ten (some bootstrap draws have none)."""
+    n = 200
+    pert = np.repeat([f"p{i}" for i in range(10)], n // 10)
+    label = (pert == "p0").astype(int)
+    rows = pd.DataFrame(
+        {
+            "label": label,
+            "predicted": label,
+            "score": label.astype(float),
+            "gene": np.where(label == 1, "A", "B"),
+            "pert": pert,
+            "pair_seen_elsewhere": False,
+            "pert_seen_elsewhere": pert < "p8",  # p8, p9 unseen: no DE row there
+            "unparseable": False,
+        }
+    )
+    path = tmp_path / "metrics.parquet"
+    metrics_table(rows, n_bootstrap=50, seed=0, rate_columns=("unparseable",)).to_parquet(path)
+    return [dict(model="EXP", kind="trained", split="loco_k562", prompt="nocot", path=str(path))]
+
+
+def test_undefined_values_show_as_na_with_their_reason(tmp_path):
+    entries = _one_gene_one_class_entries(tmp_path)
+    write_tables(entries, tmp_path, splits=["loco_k562"], prompts=["nocot"])
+    markdown = (tmp_path / "loco_k562_nocot.md").read_text()
+    assert "n/a (no gene with both classes)" in markdown  # the column stays, with its reason
+    assert "| AUROC/gene |" in markdown and "| Genes (AUROC/gene) |" in markdown
+    assert "n/a (no DE row)" in markdown  # MCC of the unseen-perturbation stratum
+    # p0 missed by ~35% of the draws: the resamples with no DE row are counted in the table
+    numeric = pd.read_csv(tmp_path / "loco_k562_nocot.csv").iloc[0]
+    assert 5 < numeric["mcc_undefined_resamples"] < 35 and numeric["resamples"] == 50
+    assert f"({int(numeric['mcc_undefined_resamples'])} of 50 resamples n/a)" in markdown
+    assert "DE prevalence 0.100 (20 DE of 200 test rows)" in markdown
+    # the strata lead, perturbation seen first, with the share of seen-perturbation rows
+    assert markdown.index("MCC by stratum") < markdown.index("| Protocol |")
+    assert "160 of 200 test rows (80%)" in markdown
+    html = (tmp_path / "loco_k562_nocot.html").read_text()
+    assert "<table" in html and "n/a (no gene with both classes)" in html
+    loco = (tmp_path / "loco_mean_nocot.md").read_text()
+    assert "n/a (undefined in every split)" in loco
+
+
+def test_metric_cell_formats():
+    record = {"mcc": 0.5, "mcc_ci_low": 0.4, "mcc_ci_high": 0.6, "mcc_undefined_resamples": 0}
+    assert metric_cell("mcc", record) == "0.500 [0.40, 0.60]"
+    assert metric_cell("mcc", {"mcc": 0.5, "mcc_splits_defined": 1, "splits": 3}) == (
+        "0.500 (1 of 3 splits)"
+    )
+    assert metric_cell("mcc", {"mcc": float("nan")}) == "n/a (not computed)"

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-TABLE_FORMATS: tuple[str, ...] = ("csv", "md", "tex")
+TABLE_FORMATS: tuple[str, ...] = ("csv", "md", "tex", "html")  # html: shown in the report
 FIGURE_FORMATS: tuple[str, ...] = ("png", "pdf")
 METRICS_LONG = "metrics_long.csv"  # every computed metric row, beside the tables
 MLFLOW_RUNS = "mlflow_runs.csv"  # the MLflow runs of the artefacts on disk
