@@ -9,6 +9,7 @@ from matplotlib.image import imread
 
 from rbio.evaluation.baselines import BASELINES
 from rbio.evaluation.metrics import metrics_table
+from rbio.provenance import canonical_digest
 from rbio.reporting.artefacts import (
     FIGURE_FORMATS,
     METRICS_LONG,
@@ -18,6 +19,7 @@ from rbio.reporting.artefacts import (
 )
 from rbio.reporting.figures import write_figures
 from rbio.reporting.reported import reported_long
+from rbio.reporting.run_summary import write_run_summary
 from rbio.reporting.tables import (
     collect_metrics,
     loco_mean_table,
@@ -167,3 +169,14 @@ def test_metric_cell_formats():
         "0.500 (1 of 3 splits)"
     )
     assert metric_cell("mcc", {"mcc": float("nan")}) == "n/a (not computed)"
+
+
+def test_run_summary_names_preset_and_config_digest(tmp_path):
+    config = {"preset": "tiny", "seed": 1, "model": {"base": "m"}, "variants": {"EXP": {}}}
+    path = tmp_path / "run_summary.html"
+    write_run_summary(path, config, ["config.yaml", "config/tiny.yaml"])
+    page = path.read_text()
+    assert "tiny" in page and canonical_digest(config) in page
+    assert "config.yaml, config/tiny.yaml" in page and "EXP" in page
+    changed = write_run_summary(path, {**config, "seed": 2}, []) or path.read_text()
+    assert canonical_digest(config) not in changed

@@ -2,8 +2,8 @@
 
 The paper rules declare their outputs from these lists and the writers (``rbio.reporting.tables``,
 ``rbio.reporting.figures``) write exactly these files, so a new table or figure is one entry here
-and its drawing code. A figure's caption in ``snakemake --report`` is
-``workflow/report/<kind>.rst``.
+and its drawing code. Its caption in ``snakemake --report`` is ``workflow/report/<kind>.rst``
+(tables: ``table_<kind>.rst``), its subcategory there its ``group``.
 
 >>> [table.stem for table in paper_tables(["loco_k562"], ["nocot"])]
 ['loco_k562_nocot', 'loco_mean_nocot', 'reported']
@@ -20,6 +20,7 @@ TABLE_FORMATS: tuple[str, ...] = ("csv", "md", "tex", "html")  # html: shown in 
 FIGURE_FORMATS: tuple[str, ...] = ("png", "pdf")
 METRICS_LONG = "metrics_long.csv"  # every computed metric row, beside the tables
 MLFLOW_RUNS = "mlflow_runs.csv"  # the MLflow runs of the artefacts on disk
+TABLE_KINDS: tuple[str, ...] = ("split", "loco_mean", "reported")
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,11 @@ class Artefact:
     def group(self) -> str:
         """Its subcategory in the report: the same kind (and split) with every prompt style."""
         return self.stem.removesuffix(f"_{self.prompt}") if self.prompt else self.stem
+
+    @property
+    def caption(self) -> str:
+        """Its report caption file, under ``workflow/report/``: one per kind."""
+        return f"table_{self.kind}.rst" if self.kind in TABLE_KINDS else f"{self.kind}.rst"
 
     def files(self, formats: Sequence[str]) -> list[str]:
         return [f"{self.stem}.{extension}" for extension in formats]

@@ -456,22 +456,32 @@ def _reported_table(frame: pd.DataFrame, table: Artefact, variants: Sequence[str
 TABLE_BUILDERS = {"split": _split_table, "loco_mean": _loco_mean_table, "reported": _reported_table}
 
 
-def to_html(table: Table, title: str) -> str:
-    """A standalone HTML page (the report shows it inline): caption, lead tables, the table.
-    Plain ``DataFrame.to_html`` (no jinja2), cells escaped."""
-    blocks = [f"<h2>{html.escape(title)}</h2>", f"<p>{html.escape(table.caption)}</p>"]
-    for heading, lead in table.lead:
-        blocks += [f"<h3>{html.escape(heading)}</h3>", lead.to_html(index=False, border=0)]
-    blocks += ["<h3>All test rows</h3>" if table.lead else "", table.shown.to_html(index=False)]
-    style = (
-        "body{font-family:sans-serif;font-size:13px} table{border-collapse:collapse;margin:6px 0}"
-        " th,td{border:1px solid #ccc;padding:2px 6px;text-align:right}"
-        " th{background:#f0f0f0} td:nth-child(-n+3){text-align:left}"
-    )
+HTML_STYLE = (
+    "body{font-family:sans-serif;font-size:13px} table{border-collapse:collapse;margin:6px 0}"
+    " th,td{border:1px solid #ccc;padding:2px 6px;text-align:right}"
+    " th{background:#f0f0f0} td:nth-child(-n+3){text-align:left}"
+)
+
+
+def html_page(title: str, blocks: Sequence[str]) -> str:
+    """A standalone HTML page (the Snakemake report shows it inline) of HTML ``blocks``."""
     return (
         f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"<style>{style}</style></head><body>\n" + "\n".join(blocks) + "\n</body></html>\n"
+        f"<style>{HTML_STYLE}</style></head><body>\n<h2>{html.escape(title)}</h2>\n"
+        + "\n".join(blocks)
+        + "\n</body></html>\n"
     )
+
+
+def to_html(table: Table, title: str) -> str:
+    """A table's page: caption, lead tables, the table. Plain ``DataFrame.to_html`` (no
+    jinja2), cells escaped."""
+    blocks = [f"<p>{html.escape(table.caption)}</p>"]
+    for heading, lead in table.lead:
+        blocks += [f"<h3>{html.escape(heading)}</h3>", lead.to_html(index=False, border=0)]
+    if table.lead:
+        blocks.append("<h3>All test rows</h3>")
+    return html_page(title, [*blocks, table.shown.to_html(index=False, border=0)])
 
 
 def _markdown(table: Table) -> str:
