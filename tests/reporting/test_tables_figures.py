@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,6 +13,7 @@ from matplotlib.image import imread
 from rbio.evaluation.baselines import BASELINES
 from rbio.evaluation.metrics import metrics_table
 from rbio.provenance import canonical_digest
+from rbio.reporting import figures as figures_module
 from rbio.reporting.artefacts import (
     FIGURE_FORMATS,
     METRICS_LONG,
@@ -17,7 +21,7 @@ from rbio.reporting.artefacts import (
     paper_figures,
     paper_tables,
 )
-from rbio.reporting.figures import write_figures
+from rbio.reporting.figures import composition_ladder, cot_vs_nocot, metric_bars, write_figures
 from rbio.reporting.reported import reported_long
 from rbio.reporting.run_summary import write_run_summary
 from rbio.reporting.tables import (
@@ -180,3 +184,61 @@ def test_run_summary_names_preset_and_config_digest(tmp_path):
     assert "config.yaml, config/tiny.yaml" in page and "EXP" in page
     changed = write_run_summary(path, {**config, "seed": 2}, []) or path.read_text()
     assert canonical_digest(config) not in changed
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """The figures drawn, kept open instead of saved (their axes can be inspected)."""
+    figures = []
+    monkeypatch.setattr(figures_module, "_save", lambda fig, stem: figures.append(fig) or [])
+    yield figures
+    plt.close("all")
+
+
+def _texts(ax) -> list[str]:
+    return [text.get_text() for text in ax.texts]
+
+
+def test_metric_bars_mark_what_they_cannot_draw_on_fixed_axes(metrics_entries, drawn):
+    frame = collect_metrics(metrics_entries)
+    here = (frame["split"] == "loco_k562") & (frame["prompt"] == "nocot")
+    frame.loc[here & (frame.model == "EXP") & (frame.metric == "unparseable"), "value"] = 1.0
+    frame.loc[here & (frame.model == "MLP") & (frame.metric == "mcc"), "value"] = np.nan
+    baselines = (frame["split"] == "loco_k562") & (frame.metric == "mcc")
+    prior = frame.loc[baselines & (frame.model == "pair_prior"), "value"].iloc[0]
+    frame.loc[baselines & (frame.model == "gene_prior"), "value"] = prior  # the lines coincide
+    metric_bars(frame, "loco_k562", "nocot", Path("unused"), VARIANTS)
+    f1, mcc, tpr = drawn[0].axes[:3]
+    assert "no parseable answer" in _texts(f1) and "no parseable answer" in _texts(tpr)
+    assert "not computable" in _texts(mcc) and "not computable" not in _texts(f1)
+    assert mcc.get_xlim() == (-1.0, 1.0) and f1.get_xlim() == (0.0, 1.0)
+    assert mcc.get_xlabel() == "MCC"
+    lines = {line.get_label(): line for line in mcc.get_lines()}
+    gene, pair = lines["gene prior"], lines["pair prior"]
+    assert gene.get_xdata()[0] == pair.get_xdata()[0]
+    # the earlier line is wider and below: both visible where they coincide
+    assert gene.get_linewidth() > pair.get_linewidth() and gene.get_zorder() < pair.get_zorder()
+
+
+def test_composition_ladder_shows_declared_rungs_only(metrics_entries, drawn):
+    frame = collect_metrics(metrics_entries)
+    composition_ladder(frame, "nocot", Path("unused"), VARIANTS)
+    ax = drawn[0].axes[0]
+    labels = [tick.get_text() for tick in ax.get_xticklabels()]
+    assert labels == ["TF", "TF+GO+MLP", "TF+GO+MLP+EXP"]  # no empty TF+GO rung
+    composition_ladder(frame, "nocot", Path("unused"), [*VARIANTS, "TF+GO"])
+    labels = [tick.get_text() for tick in drawn[1].axes[0].get_xticklabels()]
+    assert labels == ["TF", "TF+GO\n(not trained)", "TF+GO+MLP", "TF+GO+MLP+EXP"]
+    assert [ax.get_ylim() for ax in drawn[1].axes] == [(0, 1), (-1, 1), (0, 1)]
+
+
+def test_cot_vs_nocot_has_fixed_axes_and_cis(metrics_entries, drawn):
+    frame = collect_metrics(metrics_entries)
+    cot_vs_nocot(frame, Path("unused"), VARIANTS)
+    f1, mcc, _ = drawn[0].axes
+    assert f1.get_xlim() == (0.0, 1.0) and mcc.get_xlim() == (-1.0, 1.0)
+    assert mcc.get_xlabel() == "MCC"
+    bars = [c for c in mcc.containers if hasattr(c, "errorbar") and c.errorbar is not None]
+    assert len(bars) == 2  # nocot and cot, each with its whiskers
+    whiskers = bars[0].errorbar.lines[2][0].get_segments()
+    assert any(abs(segment[1][0] - segment[0][0]) > 0 for segment in whiskers)
