@@ -9,6 +9,8 @@ and its drawing code. Its caption in ``snakemake --report`` is ``workflow/report
 ['loco_k562_nocot', 'loco_mean_nocot', 'reported']
 >>> [figure.stem for figure in paper_figures(["loco_k562"], ["nocot", "cot"])][-3:]
 ['loco_per_line_cot', 'composition_ladder_cot', 'cot_vs_nocot']
+>>> sorted({figure.group for figure in paper_figures(["loco_k562"], ["nocot", "cot"])})
+['CoT vs no CoT', 'Composition ladder', 'Held-out cell lines', 'Metrics, loco_k562']
 """
 
 from __future__ import annotations
@@ -21,6 +23,16 @@ FIGURE_FORMATS: tuple[str, ...] = ("png", "pdf")
 METRICS_LONG = "metrics_long.csv"  # every computed metric row, beside the tables
 MLFLOW_RUNS = "mlflow_runs.csv"  # the MLflow runs of the artefacts on disk
 TABLE_KINDS: tuple[str, ...] = ("split", "loco_mean", "reported")
+# Report subcategory titles per kind (tables and figures live in separate categories).
+KIND_TITLES: dict[str, str] = {
+    "split": "Split",
+    "loco_mean": "LOCO mean",
+    "reported": "Quoted from publications",
+    "metrics": "Metrics",
+    "loco_per_line": "Held-out cell lines",
+    "composition_ladder": "Composition ladder",
+    "cot_vs_nocot": "CoT vs no CoT",
+}
 
 
 @dataclass(frozen=True)
@@ -34,8 +46,10 @@ class Artefact:
 
     @property
     def group(self) -> str:
-        """Its subcategory in the report: the same kind (and split) with every prompt style."""
-        return self.stem.removesuffix(f"_{self.prompt}") if self.prompt else self.stem
+        """Its subcategory in the report: what it shows (and for which split), every prompt
+        style together; a title, never a fragment of the file name."""
+        title = KIND_TITLES[self.kind]
+        return f"{title}, {self.split}" if self.split else title
 
     @property
     def caption(self) -> str:
