@@ -23,7 +23,8 @@ rule run_summary:
     params:
         # The whole resolved config: its digest is on the page, so any change reruns this job.
         config=config,
-        configfiles=[os.path.relpath(path) for path in workflow.configfiles],
+        # Relative to the repository: no machine paths on the page.
+        configfiles=[os.path.relpath(path, workflow.basedir) for path in workflow.configfiles],
     script:
         "../scripts/run_summary.py"
 
