@@ -24,7 +24,9 @@ rule run_summary:
         # The whole resolved config: its digest is on the page, so any change reruns this job.
         config=config,
         # Relative to the repository: no machine paths on the page.
-        configfiles=[os.path.relpath(path, workflow.basedir) for path in workflow.configfiles],
+        configfiles=[
+            os.path.relpath(path, workflow.basedir) for path in workflow.configfiles
+        ],
     script:
         "../scripts/run_summary.py"
 
