@@ -46,6 +46,7 @@ RECOMMENDED_ENVS = {
     "evaluate_model": "evaluation",
     "download_published_checkpoint": "evaluation",
     "evaluate_baselines": "evaluation",
+    "run_summary": "evaluation",
     "paper_tables": "evaluation",
     "paper_figures": "evaluation",
     "compare_runs": "evaluation",

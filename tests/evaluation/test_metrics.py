@@ -15,6 +15,7 @@ from rbio.evaluation.metrics import (
     auroc_per_gene,
     metrics_table,
     point_metrics,
+    undefined_reason,
     weighted_metrics,
 )
 
@@ -47,8 +48,10 @@ def test_per_gene_auroc_skips_single_class_genes():
     gene = np.array(["A", "A", "A", "B", "B", "C", "C"])
     label = np.array([1, 0, 0, 1, 0, 0, 0])
     score = np.array([0.9, 0.1, 0.2, 0.1, 0.8, 0.5, 0.6])
-    # A: perfect (1.0); B: inverted (0.0); C: one class -> skipped
-    assert auroc_per_gene(label, score, gene) == pytest.approx(0.5)
+    # A: perfect (1.0); B: inverted (0.0); C: one class -> skipped; two genes averaged
+    assert auroc_per_gene(label, score, gene) == (pytest.approx(0.5), 2)
+    values = point_metrics(label, score > 0.5, score, gene)
+    assert values["auroc_per_gene_genes"] == 2
 
 
 def test_all_no_predictions_give_mcc_zero_not_nan():
@@ -69,7 +72,12 @@ def test_one_class_only_is_undefined_where_it_must_be():
     values = point_metrics(label, predicted, predicted.astype(float), np.array(["g"] * 5))
     assert np.isnan(values["tpr"]) and np.isnan(values["auroc"])
     assert np.isnan(values["auroc_per_gene"]) and np.isnan(values["balanced_accuracy"])
-    assert values["mcc"] == 0.0 and values["tnr"] == pytest.approx(0.8)
+    # MCC is 0/0 without DE rows: undefined, not the 0 scikit-learn returns
+    assert np.isnan(values["mcc"]) and values["tnr"] == pytest.approx(0.8)
+    assert undefined_reason("mcc", values) == "no DE row"
+    assert undefined_reason("auroc_per_gene", values) == "no gene with both classes"
+    assert undefined_reason("tnr", {"tp": 2, "fn": 1, "tn": 0, "fp": 0}) == "no non-DE row"
+    assert undefined_reason("mcc", dict.fromkeys(("tp", "fn", "tn", "fp"), 0)) == "no scored row"
 
 
 def test_empty_rows_give_nan_without_crash():
@@ -156,3 +164,30 @@ def test_metrics_table_without_bootstrap_has_nan_cis():
 def test_metrics_table_names_missing_columns():
     with pytest.raises(MetricsInputError, match="pair_seen_elsewhere"):
         metrics_table(_random_rows(0), n_bootstrap=0, seed=0, what="my.parquet")
+
+
+def test_bootstrap_counts_the_resamples_where_a_metric_is_undefined():
+    """A stratum whose DE rows sit in one perturbation of ten: a resample that misses it has no
+    DE row, so MCC and TPR are undefined there; those draws are counted, not silently dropped."""
+    n = 200
+    pert = np.repeat([f"p{i}" for i in range(10)], n // 10)
+    label = (pert == "p0").astype(int) * (np.arange(n) % 2)
+    rows = pd.DataFrame(
+        {
+            "label": label,
+            "predicted": label,
+            "score": label.astype(float),
+            "gene": np.array(["A", "B"])[np.arange(n) % 2],
+            "pert": pert,
+            "pair_seen_elsewhere": True,
+            "pert_seen_elsewhere": True,
+        }
+    )
+    table = metrics_table(rows, n_bootstrap=200, seed=0).query("stratum == 'all'")
+    table = table.set_index("metric")
+    # P(p0 not drawn in 10 draws of 10) = 0.9**10 ~ 0.35: about 70 of 200
+    assert 40 < table.at["mcc", "undefined_resamples"] < 100
+    assert table.at["tpr", "undefined_resamples"] == table.at["mcc", "undefined_resamples"]
+    assert table.at["tnr", "undefined_resamples"] == 0  # every perturbation has non-DE rows
+    assert (table.drop(index="coverage")["resamples"] == 200).all()  # coverage: no bootstrap
+    assert table.at["mcc", "value"] == 1.0 and table.at["mcc", "ci_low"] == 1.0

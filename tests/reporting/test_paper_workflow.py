@@ -71,3 +71,10 @@ def test_mlflow_runs_table_lists_training_and_evaluation(paper_run):
 def test_snakemake_report_builds(paper_run):
     run_workflow(paper_run, "paper", args=("--report", str(paper_run / "report.html")))
     assert (paper_run / "report.html").stat().st_size > 10_000
+    report = (paper_run / "report.html").read_text()
+    # the front page names the preset (jinja on snakemake.config) and links the Run page
+    assert "preset <strong>tiny</strong>" in report
+    assert "app.showCategory('Run')" in report and "app.showCategory('Tables')" in report
+    # tables are report items as HTML pages (shown inline), with their own captions
+    assert "run_summary.html" in report and "loco_mean_nocot.html" in report
+    assert "QUOTED from publications" in report  # reported's caption, not the split tables'

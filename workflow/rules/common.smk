@@ -379,6 +379,24 @@ def paper_table_files():
     return [f"results/tables/{name}" for t in tables for name in t.files(TABLE_FORMATS)]
 
 
+def paper_table_outputs():
+    """paper_table_files(), the HTML pages marked for the report (shown inline there) with the
+    caption of their kind (CSV, Markdown and LaTeX are for reading and the paper)."""
+    outputs = []
+    for table in paper_tables(evaluated_splits(), CFG.evaluation.prompt_styles):
+        for name in table.files(TABLE_FORMATS):
+            path = f"results/tables/{name}"
+            if name.endswith(".html"):
+                path = report(
+                    path,
+                    category="Tables",
+                    subcategory=table.group,
+                    caption=f"../report/{table.caption}",
+                )
+            outputs.append(path)
+    return outputs
+
+
 def paper_figure_files():
     """Every figure file the paper_figures rule writes (rbio.reporting.artefacts)."""
     figures = paper_figures(evaluated_splits(), CFG.evaluation.prompt_styles)
@@ -395,7 +413,7 @@ def paper_figure_outputs():
         for name in figure.files(FIGURE_FORMATS):
             path = f"results/figures/{name}"
             if name.endswith(".png"):
-                caption = f"../report/{figure.kind}.rst"
+                caption = f"../report/{figure.caption}"
                 path = report(
                     path, category="Figures", subcategory=figure.group, caption=caption
                 )
@@ -405,6 +423,7 @@ def paper_figure_outputs():
 
 def paper_targets():
     return [
+        "results/report/run_summary.html",
         *paper_table_files(),
         *paper_figure_files(),
         f"results/tables/{METRICS_LONG}",

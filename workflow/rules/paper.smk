@@ -3,9 +3,32 @@
 
 
 localrules:
+    run_summary,
     paper_tables,
     paper_figures,
     compare_runs,
+
+
+rule run_summary:
+    output:
+        report(
+            "results/report/run_summary.html",
+            category="Run",
+            caption="../report/run_summary.rst",
+        ),
+    log:
+        "logs/paper/run_summary.log",
+    conda:
+        "../../envs/evaluation.yaml"
+    params:
+        # The whole resolved config: its digest is on the page, so any change reruns this job.
+        config=config,
+        # Relative to the repository: no machine paths on the page.
+        configfiles=[
+            os.path.relpath(path, workflow.basedir) for path in workflow.configfiles
+        ],
+    script:
+        "../scripts/run_summary.py"
 
 
 rule paper_tables:
@@ -17,14 +40,7 @@ rule paper_tables:
             category="Tables",
             caption="../report/metrics_long.rst",
         ),
-        tables=[
-            (
-                report(path, category="Tables", caption="../report/tables.rst")
-                if path.endswith(".md")
-                else path
-            )
-            for path in paper_table_files()
-        ],
+        tables=paper_table_outputs(),
         provenance="results/tables/provenance.json",
     log:
         "logs/paper/tables.log",

@@ -9,11 +9,18 @@ perturbation) that is checked against scikit-learn in the tests.
 
 Conventions for undefined values (every file uses them):
 - precision, F1 with no predicted positives: 0 (scikit-learn's ``zero_division=0``);
-- MCC with a zero denominator (one class predicted or present): 0, as scikit-learn;
-- TPR without positives, TNR without negatives, balanced accuracy needing either, AUROC with one
-  class: NaN (undefined, shown as such rather than invented);
+- MCC when one class is predicted but both are present: 0, as scikit-learn (the "always no"
+  majority baseline scores MCC 0);
+- MCC, TPR, TNR, balanced accuracy and AUROC of rows with one class only (a stratum without DE
+  rows): NaN, undefined, shown in tables as "n/a" with :func:`undefined_reason` rather than
+  invented as 0;
 - per-gene AUROC (PerturbQA's ``auc_per_gene``): AUROC of the score within each monitored gene,
-  genes with a single class skipped, then the unweighted mean over genes.
+  genes with a single class skipped, then the unweighted mean over genes; NaN without a gene of
+  both classes. ``auroc_per_gene_genes`` counts the genes it averages.
+
+Bootstrap: a resample in which a metric is undefined (e.g. it drew no DE row of a small stratum)
+is left out of its percentile interval and counted in column ``undefined_resamples`` (of
+``resamples`` drawn), so a table can say how many of the intervals' draws were lost.
 
 Evaluation protocols (column ``protocol`` of every metrics table, see :data:`PROTOCOLS`):
 - ``conservative`` (this project's): the lenient answer parse; an unreadable answer is a "no"
@@ -58,6 +65,7 @@ METRICS: tuple[str, ...] = (
     "balanced_accuracy",
     "auroc",
     "auroc_per_gene",
+    "auroc_per_gene_genes",
 )
 # Metrics shown in tables and figures (counts stay in the long files).
 HEADLINE_METRICS: tuple[str, ...] = (
@@ -72,9 +80,13 @@ HEADLINE_METRICS: tuple[str, ...] = (
 # The answer likelihood's P(DE) column of a predictions file, and the metrics ranked by it.
 LIKELIHOOD_SCORE = "score_likelihood"
 LIKELIHOOD_METRICS: tuple[str, ...] = ("auroc_likelihood", "auroc_per_gene_likelihood")
-METRIC_COLUMNS: tuple[str, ...] = (
+# Every metrics file has these; files written before the bootstrap counts lack BOOTSTRAP_COLUMNS
+# (read_metrics fills them with NaN: unknown).
+CORE_METRIC_COLUMNS: tuple[str, ...] = (
     "metric", "value", "ci_low", "ci_high", "stratum", "n", "protocol",
 )  # fmt: skip
+BOOTSTRAP_COLUMNS: tuple[str, ...] = ("resamples", "undefined_resamples")
+METRIC_COLUMNS: tuple[str, ...] = CORE_METRIC_COLUMNS + BOOTSTRAP_COLUMNS
 PROTOCOLS: tuple[str, ...] = ("conservative", "strict")
 # The project's protocol: unprefixed MLflow keys, figures, stratum tables.
 HEADLINE_PROTOCOL = "conservative"
@@ -99,23 +111,25 @@ def _ratio(numerator: float, denominator: float) -> float:
     return float(numerator / denominator) if denominator else float("nan")
 
 
-def auroc_per_gene(label: np.ndarray, score: np.ndarray, gene: np.ndarray) -> float:
-    """Mean over monitored genes of the within-gene AUROC; single-class genes are skipped."""
+def auroc_per_gene(label: np.ndarray, score: np.ndarray, gene: np.ndarray) -> tuple[float, int]:
+    """Mean over monitored genes of the within-gene AUROC (single-class genes are skipped), and
+    the number of genes averaged."""
     frame = pd.DataFrame({"label": label, "score": score, "gene": gene})
     values = [
         roc_auc_score(group["label"], group["score"])
         for _, group in frame.groupby("gene", sort=False)
         if group["label"].nunique() == 2
     ]
-    return float(np.mean(values)) if values else float("nan")
+    return (float(np.mean(values)) if values else float("nan")), len(values)
 
 
-def aurocs(label: np.ndarray, score: np.ndarray, gene: np.ndarray) -> tuple[float, float]:
-    """AUROC and per-gene AUROC of ``score`` (NaN when a class is missing)."""
+def aurocs(label: np.ndarray, score: np.ndarray, gene: np.ndarray) -> tuple[float, float, int]:
+    """AUROC and per-gene AUROC of ``score`` (NaN when a class is missing), and the number of
+    genes the per-gene AUROC averages."""
     label = np.asarray(label, dtype=int)
     both_classes = 0 < label.sum() < len(label)
     auroc = float(roc_auc_score(label, score)) if both_classes else float("nan")
-    return auroc, auroc_per_gene(label, score, gene)
+    return auroc, *auroc_per_gene(label, score, gene)
 
 
 def point_metrics(
@@ -129,7 +143,8 @@ def point_metrics(
     tn, fp, fn, tp = confusion_matrix(label, predicted, labels=[0, 1]).ravel()
     tpr = _ratio(tp, tp + fn)
     tnr = _ratio(tn, tn + fp)
-    auroc, per_gene = aurocs(label, score, gene)
+    both_classes = 0 < label.sum() < len(label)
+    auroc, per_gene, genes = aurocs(label, score, gene)
     return {
         "tp": float(tp),
         "fp": float(fp),
@@ -140,10 +155,11 @@ def point_metrics(
         "tpr": tpr,
         "tnr": tnr,
         "f1": float(f1_score(label, predicted, zero_division=0)),
-        "mcc": float(matthews_corrcoef(label, predicted)) if len(label) > 1 else 0.0,
+        "mcc": float(matthews_corrcoef(label, predicted)) if both_classes else float("nan"),
         "balanced_accuracy": (tpr + tnr) / 2,
         "auroc": auroc,
         "auroc_per_gene": per_gene,
+        "auroc_per_gene_genes": float(genes),
     }
 
 
@@ -174,7 +190,12 @@ def _confusion_metrics(tp, fp, tn, fn) -> dict[str, np.ndarray]:
         "tpr": tpr,
         "tnr": tnr,
         "f1": _safe_divide(2 * tp, 2 * tp + fp + fn, 0.0),
-        "mcc": _safe_divide(tp * tn - fp * fn, mcc_denominator, 0.0),
+        # 0 when one class is predicted, undefined when one class is present (module docstring).
+        "mcc": np.where(
+            (tp + fn) * (tn + fp) == 0,
+            np.nan,
+            _safe_divide(tp * tn - fp * fn, mcc_denominator, 0.0),
+        ),
         "balanced_accuracy": (tpr + tnr) / 2,
     }
 
@@ -273,8 +294,10 @@ def weighted_metrics(
     counts = {name: per_pert(mask) @ weights for name, mask in cells.items()}
     result = _confusion_metrics(**counts)
     for suffix, values in (("", score), *((f"_{k}", v) for k, v in (extra_scores or {}).items())):
-        auroc, per_gene = _weighted_aurocs(label, values, gene, pert_index, n_perts, weights)
+        auroc, per_gene, genes = _weighted_aurocs(label, values, gene, pert_index, n_perts, weights)
         result[f"auroc{suffix}"], result[f"auroc_per_gene{suffix}"] = auroc, per_gene
+        if not suffix:
+            result["auroc_per_gene_genes"] = genes
     rows = per_pert(np.ones(len(label), dtype=bool)) @ weights
     for name, values in (rates or {}).items():
         result[name] = _safe_divide(
@@ -284,14 +307,15 @@ def weighted_metrics(
 
 
 def _weighted_aurocs(label, score, gene, pert_index, n_perts, weights):
-    """AUROC and per-gene AUROC (mean over genes with both classes) for each resample."""
+    """AUROC, per-gene AUROC (mean over genes with both classes) and the genes it averages, for
+    each resample."""
     one_group = np.zeros(len(label), dtype=int)
     auroc = _LevelDesign.build(label, score, one_group, pert_index, n_perts).auc(weights)[0]
     per_gene = _LevelDesign.build(label, score, gene, pert_index, n_perts).auc(weights)
     with np.errstate(all="ignore"):
         valid = ~np.isnan(per_gene)
         mean = _safe_divide(np.where(valid, per_gene, 0.0).sum(axis=0), valid.sum(axis=0), np.nan)
-    return auroc, mean
+    return auroc, mean, valid.sum(axis=0).astype(float)
 
 
 # --------------------------------------------------------------------------------------------
@@ -299,9 +323,19 @@ def _weighted_aurocs(label, score, gene, pert_index, n_perts, weights):
 # --------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Interval:
+    """A percentile bootstrap interval and how many of its resamples left the metric undefined."""
+
+    low: float = float("nan")
+    high: float = float("nan")
+    resamples: int = 0
+    undefined: int = 0
+
+
 def _bootstrap_intervals(
     label, predicted, score, gene, pert, rates, n_resamples: int, seed: int, extra_scores=None
-) -> dict[str, tuple[float, float]]:
+) -> dict[str, Interval]:
     n_perts = len(pd.unique(np.asarray(pert)))
     rng = np.random.default_rng(seed)
     # Keep the dense (levels x resamples) blocks near 200 MB at most.
@@ -319,13 +353,32 @@ def _bootstrap_intervals(
     intervals = {}
     for name, chunks in draws.items():
         values = np.concatenate(chunks)
-        values = values[~np.isnan(values)]
-        intervals[name] = (
-            (float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5)))
-            if len(values)
+        defined = values[~np.isnan(values)]
+        bounds = (
+            (float(np.percentile(defined, 2.5)), float(np.percentile(defined, 97.5)))
+            if len(defined)
             else (float("nan"), float("nan"))
         )
+        intervals[name] = Interval(*bounds, len(values), len(values) - len(defined))
     return intervals
+
+
+def undefined_reason(metric: str, counts: Mapping[str, float]) -> str:
+    """Why ``metric`` is undefined (NaN) on rows with confusion ``counts`` (tp, fp, tn, fn, and
+    ``auroc_per_gene_genes`` when known): the text tables show after "n/a"."""
+    get = {k: float(counts.get(k, np.nan)) for k in ("tp", "fp", "tn", "fn")}
+    if any(np.isnan(v) for v in get.values()):
+        return "not computed"
+    positives, negatives = get["tp"] + get["fn"], get["tn"] + get["fp"]
+    if positives + negatives == 0:
+        return "no scored row"
+    if metric == "auroc_per_gene" and not counts.get("auroc_per_gene_genes", 1):
+        return "no gene with both classes"
+    if positives == 0 and metric in ("tpr", "mcc", "balanced_accuracy", "auroc", "auroc_per_gene"):
+        return "no DE row"
+    if negatives == 0 and metric in ("tnr", "mcc", "balanced_accuracy", "auroc", "auroc_per_gene"):
+        return "no non-DE row"
+    return "undefined"
 
 
 def _check_columns(frame: pd.DataFrame, columns: list[str], what: str) -> None:
@@ -380,15 +433,21 @@ def metrics_table(
         values, intervals = _stratum_metrics(rows, rate_columns, n_bootstrap, seed)
         values[COVERAGE] = coverage
         for metric, value in values.items():
-            low, high = intervals.get(metric, (float("nan"), float("nan")))
-            records.append((metric, value, low, high, stratum, len(rows), protocol))
+            ci = intervals.get(metric, Interval())
+            records.append(
+                (metric, value, ci.low, ci.high, stratum, len(rows), protocol)
+                + (ci.resamples, ci.undefined)
+            )
     table = pd.DataFrame.from_records(records, columns=list(METRIC_COLUMNS))
-    return table.astype({"value": float, "ci_low": float, "ci_high": float, "n": "int64"})
+    return table.astype(
+        {"value": float, "ci_low": float, "ci_high": float, "n": "int64"}
+        | dict.fromkeys(BOOTSTRAP_COLUMNS, "int64")
+    )
 
 
 def _stratum_metrics(
     rows: pd.DataFrame, rate_columns: tuple[str, ...], n_bootstrap: int, seed: int
-) -> tuple[dict[str, float], dict[str, tuple[float, float]]]:
+) -> tuple[dict[str, float], dict[str, Interval]]:
     """Point values and bootstrap intervals of every metric and rate on one stratum's rows."""
     arrays = (
         rows["label"].to_numpy(int),
@@ -402,7 +461,7 @@ def _stratum_metrics(
         extra["likelihood"] = rows[LIKELIHOOD_SCORE].to_numpy(float)
         label, _, _, gene = arrays
         values.update(
-            zip(LIKELIHOOD_METRICS, aurocs(label, extra["likelihood"], gene), strict=True)
+            zip(LIKELIHOOD_METRICS, aurocs(label, extra["likelihood"], gene)[:2], strict=True)
         )
     rates = {column: rows[column].to_numpy(float) for column in rate_columns}
     for column, indicator in rates.items():
@@ -424,5 +483,8 @@ def same_under_every_protocol(table: pd.DataFrame) -> pd.DataFrame:
 def read_metrics(path) -> pd.DataFrame:
     """Read a metrics.parquet and check its schema (every producer writes the same one)."""
     table = pd.read_parquet(path)
-    _check_columns(table, list(METRIC_COLUMNS), str(path))
+    _check_columns(table, list(CORE_METRIC_COLUMNS), str(path))
+    for column in BOOTSTRAP_COLUMNS:  # written before the bootstrap counts: unknown
+        if column not in table:
+            table[column] = np.nan
     return table

@@ -2,13 +2,15 @@
 
 The paper rules declare their outputs from these lists and the writers (``rbio.reporting.tables``,
 ``rbio.reporting.figures``) write exactly these files, so a new table or figure is one entry here
-and its drawing code. A figure's caption in ``snakemake --report`` is
-``workflow/report/<kind>.rst``.
+and its drawing code. Its caption in ``snakemake --report`` is ``workflow/report/<kind>.rst``
+(tables: ``table_<kind>.rst``), its subcategory there its ``group``.
 
 >>> [table.stem for table in paper_tables(["loco_k562"], ["nocot"])]
 ['loco_k562_nocot', 'loco_mean_nocot', 'reported']
 >>> [figure.stem for figure in paper_figures(["loco_k562"], ["nocot", "cot"])][-3:]
 ['loco_per_line_cot', 'composition_ladder_cot', 'cot_vs_nocot']
+>>> sorted({figure.group for figure in paper_figures(["loco_k562"], ["nocot", "cot"])})
+['CoT vs no CoT', 'Composition ladder', 'Held-out cell lines', 'Metrics, loco_k562']
 """
 
 from __future__ import annotations
@@ -16,10 +18,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-TABLE_FORMATS: tuple[str, ...] = ("csv", "md", "tex")
+TABLE_FORMATS: tuple[str, ...] = ("csv", "md", "tex", "html")  # html: shown in the report
 FIGURE_FORMATS: tuple[str, ...] = ("png", "pdf")
 METRICS_LONG = "metrics_long.csv"  # every computed metric row, beside the tables
 MLFLOW_RUNS = "mlflow_runs.csv"  # the MLflow runs of the artefacts on disk
+TABLE_KINDS: tuple[str, ...] = ("split", "loco_mean", "reported")
+# Report subcategory titles per kind (tables and figures live in separate categories).
+KIND_TITLES: dict[str, str] = {
+    "split": "Split",
+    "loco_mean": "LOCO mean",
+    "reported": "Quoted from publications",
+    "metrics": "Metrics",
+    "loco_per_line": "Held-out cell lines",
+    "composition_ladder": "Composition ladder",
+    "cot_vs_nocot": "CoT vs no CoT",
+}
 
 
 @dataclass(frozen=True)
@@ -33,8 +46,15 @@ class Artefact:
 
     @property
     def group(self) -> str:
-        """Its subcategory in the report: the same kind (and split) with every prompt style."""
-        return self.stem.removesuffix(f"_{self.prompt}") if self.prompt else self.stem
+        """Its subcategory in the report: what it shows (and for which split), every prompt
+        style together; a title, never a fragment of the file name."""
+        title = KIND_TITLES[self.kind]
+        return f"{title}, {self.split}" if self.split else title
+
+    @property
+    def caption(self) -> str:
+        """Its report caption file, under ``workflow/report/``: one per kind."""
+        return f"table_{self.kind}.rst" if self.kind in TABLE_KINDS else f"{self.kind}.rst"
 
     def files(self, formats: Sequence[str]) -> list[str]:
         return [f"{self.stem}.{extension}" for extension in formats]

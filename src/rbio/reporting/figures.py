@@ -2,9 +2,15 @@
 
 - ``metrics_{split}_{prompt}``: per-model metric bars with 95% CIs; baselines as vertical lines;
 - ``loco_per_line_{prompt}``: MCC and F1 per held-out cell line, models and baselines as rows;
-- ``composition_ladder_{prompt}``: TF -> TF+GO -> TF+GO+MLP -> TF+GO+MLP+EXP (missing rungs
-  marked "not trained"), one line per split, the gene prior as reference;
+- ``composition_ladder_{prompt}``: TF -> TF+GO -> TF+GO+MLP -> TF+GO+MLP+EXP, the rungs the
+  config declares (one declared but not evaluated is marked "not trained"), one line per split,
+  the gene prior as reference;
 - ``cot_vs_nocot``: each model's LOCO-mean metrics with both system prompts side by side.
+
+Every metric axis is fixed and labelled (rates [0, 1], MCC [-1, 1]), so figures compare by eye;
+a value that cannot be drawn is marked: "no parseable answer" (the model answered nothing
+readable: its conservative metrics are those of "always no") or "not computable" (undefined,
+e.g. no DE row), never a silent gap.
 """
 
 from __future__ import annotations
@@ -34,6 +40,31 @@ REFERENCE_BASELINES: dict[str, tuple[str, str]] = {
     "mlp_verifier": ("#2ca02c", (0, (5, 1, 1, 1))),
 }
 KIND_COLOURS = {"trained": "#1f77b4", "published": "#ff7f0e", "base": "#8c8c8c"}
+# Reference lines can coincide (a gene prior equal to the pair prior): each is drawn thinner and
+# above the one before, so every line stays visible.
+REFERENCE_WIDTHS: tuple[float, ...] = (3.4, 2.6, 1.8, 1.1)
+NO_ANSWER = "no parseable answer"
+NOT_COMPUTABLE = "not computable"
+
+
+def metric_limits(metric: str) -> tuple[float, float]:
+    """The fixed axis range of a metric: MCC runs from -1, the rates from 0."""
+    return (-1.0, 1.0) if metric == "mcc" else (0.0, 1.0)
+
+
+def value_mark(metric_value: float, unparseable: float) -> str:
+    """What to write where a bar or point would be: "" when it can be drawn."""
+    if unparseable == 1:
+        return NO_ANSWER
+    return NOT_COMPUTABLE if np.isnan(metric_value) else ""
+
+
+def _mark_bar(ax, metric: str, y: float, value: float, unparseable: float) -> None:
+    """Write the reason at a horizontal bar's base when the bar cannot show the value."""
+    if mark := value_mark(value, unparseable):
+        lower, upper = metric_limits(metric)
+        ax.text(lower + 0.03 * (upper - lower), y, mark, va="center", fontsize=7, color="#b00000",
+                zorder=10, bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8})  # fmt: skip
 
 
 def _save(fig, stem: Path) -> list[Path]:
@@ -60,6 +91,42 @@ def _all_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return for_protocol(frame[frame["stratum"] == "all"])
 
 
+def _lookup(table: pd.DataFrame, models: Sequence[str], column: str) -> np.ndarray:
+    return np.array([table.at[m, column] if m in table.index else np.nan for m in models])
+
+
+def _reference_lines(ax, values: pd.DataFrame) -> None:
+    """Baselines as vertical lines, each thinner and above the previous (all stay visible)."""
+    for i, (baseline, (colour, style)) in enumerate(REFERENCE_BASELINES.items()):
+        if baseline in values.index and not np.isnan(values.at[baseline, "value"]):
+            ax.axvline(values.at[baseline, "value"], color=colour, linestyle=style,
+                       linewidth=REFERENCE_WIDTHS[i], zorder=3 + i,
+                       label=baseline.replace("_", " "))  # fmt: skip
+
+
+def _metric_panel(ax, rows: pd.DataFrame, metric: str, models: Sequence[str]) -> None:
+    """One metric's bars with CIs, the reference lines, and a mark for each missing bar."""
+    mine = rows[rows["metric"] == metric].set_index("model")
+    unparseable = rows[rows["metric"] == "unparseable"].set_index("model")
+    values, low, high = (_lookup(mine, models, c) for c in ("value", "ci_low", "ci_high"))
+    positions = np.arange(len(models))[::-1]
+    colours = [KIND_COLOURS.get(k, "#1f77b4") for k in _lookup(mine, models, "kind")]
+    errors = np.vstack([np.nan_to_num(values - low), np.nan_to_num(high - values)]).clip(0)
+    ax.barh(positions, np.nan_to_num(values), xerr=errors, color=colours, capsize=2,
+            error_kw={"elinewidth": 0.8, "ecolor": "black"})  # fmt: skip
+    lower, upper = metric_limits(metric)
+    for y, value, rate in zip(
+        positions, values, _lookup(unparseable, models, "value"), strict=True
+    ):
+        _mark_bar(ax, metric, y, value, rate)
+    _reference_lines(ax, mine)
+    ax.set_xlim(lower, upper)
+    ax.set_xlabel(METRIC_LABELS.get(metric, metric))
+    ax.set_title(METRIC_LABELS.get(metric, metric))
+    ax.grid(axis="x", alpha=0.3)
+    ax.axvline(0, color="black", linewidth=0.6)
+
+
 def metric_bars(
     frame: pd.DataFrame, split: str, prompt: str, stem: Path, variants=()
 ) -> list[Path]:
@@ -76,38 +143,15 @@ def metric_bars(
     fig, axes = plt.subplots(
         1, len(BAR_METRICS), figsize=(3.1 * len(BAR_METRICS), height), sharey=True
     )
-    positions = np.arange(len(models))[::-1]
     for ax, metric in zip(axes, BAR_METRICS, strict=True):
-        mine = rows[rows["metric"] == metric].set_index("model")
-        values = np.array([mine.at[m, "value"] if m in mine.index else np.nan for m in models])
-        low = np.array([mine.at[m, "ci_low"] if m in mine.index else np.nan for m in models])
-        high = np.array([mine.at[m, "ci_high"] if m in mine.index else np.nan for m in models])
-        colours = [
-            KIND_COLOURS.get(mine.at[m, "kind"] if m in mine.index else "", "#1f77b4")
-            for m in models
-        ]
-        errors = np.vstack([np.nan_to_num(values - low), np.nan_to_num(high - values)]).clip(0)
-        ax.barh(positions, np.nan_to_num(values), xerr=errors, color=colours, capsize=2,
-                error_kw={"elinewidth": 0.8, "ecolor": "black"})  # fmt: skip
-        for baseline, (colour, style) in REFERENCE_BASELINES.items():
-            if baseline in mine.index and not np.isnan(mine.at[baseline, "value"]):
-                ax.axvline(mine.at[baseline, "value"], color=colour, linestyle=style, linewidth=1.4,
-                           label=baseline.replace("_", " "))  # fmt: skip
-        lower = min(0.0, float(np.nanmin(np.r_[values, low, -0.05])) if len(values) else 0.0)
-        ax.set_xlim(lower - 0.02, 1.0)
-        ax.set_title(METRIC_LABELS.get(metric, metric))
-        ax.grid(axis="x", alpha=0.3)
-        ax.axvline(0, color="black", linewidth=0.6)
-    axes[0].set_yticks(positions, models)
+        _metric_panel(ax, rows, metric, models)
+    axes[0].set_yticks(np.arange(len(models))[::-1], models)
     handles, labels = axes[0].get_legend_handles_labels()
+    kinds = {"trained": "trained here", "published": "released rbio1", "base": "base model"}
     for kind, colour in KIND_COLOURS.items():
         if any(rows[rows.model == m].kind.iloc[0] == kind for m in models):
             handles.append(plt.Rectangle((0, 0), 1, 1, color=colour))
-            labels.append(
-                {"trained": "trained here", "published": "released rbio1", "base": "base model"}[
-                    kind
-                ]
-            )
+            labels.append(kinds[kind])
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 7), frameon=False,
                bbox_to_anchor=(0.5, -0.02 - 0.25 / height))  # fmt: skip
     fig.suptitle(f"Test metrics with 95% CI, conservative protocol — {title}", y=1.0)
@@ -148,22 +192,35 @@ def loco_per_line(frame: pd.DataFrame, prompt: str, stem: Path, variants=()) -> 
     return _save(fig, stem)
 
 
-def composition_ladder(frame: pd.DataFrame, prompt: str, stem: Path) -> list[Path]:
-    """Metrics along TF -> TF+GO -> TF+GO+MLP -> TF+GO+MLP+EXP, one line per split."""
+def ladder_rungs(trained_models: Sequence[str], variants: Sequence[str] = ()) -> list[str]:
+    """The rungs of LADDER to draw: those the config declares (``variants``; without it, those
+    evaluated), in ladder order.
+
+    >>> ladder_rungs(["TF", "TF+GO+MLP"], ["EXP", "TF", "TF+GO+MLP", "TF+GO+MLP+EXP"])
+    ['TF', 'TF+GO+MLP', 'TF+GO+MLP+EXP']
+    """
+    declared = set(variants) if variants else set(trained_models)
+    return [rung for rung in LADDER if rung in declared]
+
+
+def composition_ladder(frame: pd.DataFrame, prompt: str, stem: Path, variants=()) -> list[Path]:
+    """Metrics along TF -> TF+GO -> TF+GO+MLP -> TF+GO+MLP+EXP, one line per split; only the
+    rungs the config declares, one declared but not evaluated labelled "not trained"."""
     rows = _all_rows(for_prompt(frame, prompt))
     title = f"Verifier composition ladder, prompt {prompt}"
     trained = rows[(rows["kind"] == "trained") & rows["model"].isin(LADDER)]
-    if trained.empty:
+    rungs = ladder_rungs(trained["model"].unique(), variants)
+    if trained.empty or not rungs:
         return _no_data(stem, title, "none of the ladder variants (TF, TF+GO, ...) was evaluated")
     metrics = ("f1", "mcc", "balanced_accuracy")
     splits = sorted(trained["split"].unique())
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.4 * len(metrics), 3.6), sharey=True)
-    x = np.arange(len(LADDER))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.4 * len(metrics), 3.6))
+    x = np.arange(len(rungs))
     colours = plt.get_cmap("tab10")
     for ax, metric in zip(axes, metrics, strict=True):
         for i, split in enumerate(splits):
             mine = trained[(trained["split"] == split) & (trained["metric"] == metric)]
-            mine = mine.set_index("model").reindex(LADDER)
+            mine = mine.set_index("model").reindex(rungs)
             values = mine["value"].to_numpy(float)
             errors = np.vstack(
                 [values - mine["ci_low"].to_numpy(float), mine["ci_high"].to_numpy(float) - values]
@@ -177,18 +234,27 @@ def composition_ladder(frame: pd.DataFrame, prompt: str, stem: Path) -> list[Pat
                 ax.axhline(
                     prior["value"].iloc[0], color=colours(i), linestyle="--", linewidth=1, alpha=0.7
                 )
-        missing = [rung for rung in LADDER if rung not in set(trained["model"])]
-        labels = [f"{rung}\n(not trained)" if rung in missing else rung for rung in LADDER]
+        evaluated = set(trained["model"])
+        labels = [rung if rung in evaluated else f"{rung}\n(not trained)" for rung in rungs]
         ax.set_xticks(x, labels, rotation=20, ha="right")
+        ax.set_xlabel("verifiers rewarded")
+        ax.set_ylabel(METRIC_LABELS[metric])
         ax.set_title(METRIC_LABELS[metric])
-        ax.set_ylim(
-            min(0, float(np.nanmin(trained[trained.metric == metric]["value"])) - 0.05), 1.05
-        )
+        ax.set_ylim(*metric_limits(metric))
         ax.grid(alpha=0.3)
     axes[0].legend(title="split (dashed: gene prior)", fontsize=8, title_fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
     return _save(fig, stem)
+
+
+def _prompt_means(rows: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
+    """Per (model, prompt, metric): the mean over splits, and the envelope of the splits' 95%
+    CIs (lowest low, highest high): a mean's own CI is not stored."""
+    rows = rows[rows["metric"].isin([*metrics, "unparseable"])]
+    return rows.groupby(["model", "prompt", "metric"]).agg(
+        value=("value", "mean"), ci_low=("ci_low", "min"), ci_high=("ci_high", "max")
+    )
 
 
 def cot_vs_nocot(frame: pd.DataFrame, stem: Path, variants=()) -> list[Path]:
@@ -200,26 +266,34 @@ def cot_vs_nocot(frame: pd.DataFrame, stem: Path, variants=()) -> list[Path]:
     if len(prompts) < 2:
         return _no_data(stem, title, f"only prompt style(s) {prompts} evaluated")
     metrics = ("f1", "mcc", "balanced_accuracy")
-    means = (
-        rows[rows["metric"].isin(metrics)].groupby(["model", "prompt", "metric"])["value"].mean()
-    )
+    means = _prompt_means(rows, metrics)
     models = model_order(rows, variants)
     fig, axes = plt.subplots(
         1, len(metrics), figsize=(3.6 * len(metrics), 0.42 * len(models) + 1.5), sharey=True
     )
     positions = np.arange(len(models))[::-1]
     for ax, metric in zip(axes, metrics, strict=True):
+        lower, upper = metric_limits(metric)
         for offset, prompt, colour in ((0.2, "nocot", "#1f77b4"), (-0.2, "cot", "#ff7f0e")):
-            values = [means.get((m, prompt, metric), np.nan) for m in models]
-            ax.barh(
-                positions + offset, np.nan_to_num(values), height=0.38, color=colour, label=prompt
+            got = [means.loc[(m, prompt, metric)] if (m, prompt, metric) in means.index
+                   else pd.Series(np.nan, ["value", "ci_low", "ci_high"]) for m in models]  # fmt: skip
+            values = np.array([g["value"] for g in got])
+            errors = np.vstack(
+                [values - [g["ci_low"] for g in got], [g["ci_high"] for g in got] - values]
             )
+            ax.barh(positions + offset, np.nan_to_num(values), height=0.38, color=colour,
+                    label=prompt, xerr=np.nan_to_num(errors).clip(0), capsize=2,
+                    error_kw={"elinewidth": 0.8, "ecolor": "black"})  # fmt: skip
+            for m, y, value in zip(models, positions + offset, values, strict=True):
+                _mark_bar(ax, metric, y, value, means["value"].get((m, prompt, "unparseable")))
+        ax.set_xlim(lower, upper)
+        ax.set_xlabel(METRIC_LABELS[metric])
         ax.set_title(METRIC_LABELS[metric])
         ax.axvline(0, color="black", linewidth=0.6)
         ax.grid(axis="x", alpha=0.3)
     axes[0].set_yticks(positions, models)
     axes[0].legend(loc="lower right", fontsize=8)
-    fig.suptitle(title + " (mean over evaluated splits)")
+    fig.suptitle(title + " (mean over evaluated splits; whiskers: lowest to highest split 95% CI)")
     fig.tight_layout()
     return _save(fig, stem)
 
@@ -236,7 +310,7 @@ def write_figures(
     draw: dict[str, Callable[[Artefact, Path], list[Path]]] = {
         "metrics": lambda f, stem: metric_bars(frame, f.split, f.prompt, stem, variants),
         "loco_per_line": lambda f, stem: loco_per_line(frame, f.prompt, stem, variants),
-        "composition_ladder": lambda f, stem: composition_ladder(frame, f.prompt, stem),
+        "composition_ladder": lambda f, stem: composition_ladder(frame, f.prompt, stem, variants),
         "cot_vs_nocot": lambda f, stem: cot_vs_nocot(frame, stem, variants),
     }
     written: list[Path] = []

@@ -14,6 +14,7 @@ One code path for models and baselines (they share the metrics schema). Tables w
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,9 +28,10 @@ from rbio.evaluation.metrics import (
     HEADLINE_METRICS,
     HEADLINE_PROTOCOL,
     LIKELIHOOD_METRICS,
+    METRIC_COLUMNS,
     PROTOCOLS,
-    STRATA,
     read_metrics,
+    undefined_reason,
 )
 from rbio.io import atomic_path
 from rbio.reporting.artefacts import METRICS_LONG, TABLE_FORMATS, Artefact, paper_tables
@@ -93,8 +95,8 @@ def collect_metrics(entries: Iterable[MetricsEntry | Mapping]) -> pd.DataFrame:
         )
     if not frames:
         raise ValueError("no metrics files to tabulate")
-    columns = ["model", "kind", "split", "prompt", "metric", "value", "ci_low", "ci_high"]
-    return pd.concat(frames, ignore_index=True)[[*columns, "stratum", "n", "protocol"]]
+    columns = ["model", "kind", "split", "prompt", *METRIC_COLUMNS]
+    return pd.concat(frames, ignore_index=True)[columns]
 
 
 def model_order(frame: pd.DataFrame, variants: Sequence[str] = ()) -> list[str]:
@@ -119,17 +121,59 @@ def for_protocol(frame: pd.DataFrame, protocol: str = HEADLINE_PROTOCOL) -> pd.D
     return frame[frame["protocol"] == protocol]
 
 
-def split_prevalence(frame: pd.DataFrame, split: str) -> float:
-    """Share of DE rows among a split's test rows (from any model's confusion counts: every
-    model of a split is scored on the same rows under the conservative protocol)."""
-    rows = for_protocol(frame[(frame["split"] == split) & (frame["stratum"] == "all")])
-    counts = rows[rows["metric"].isin(["tp", "fp", "tn", "fn"])]
+COUNTS: tuple[str, ...] = ("tp", "fp", "tn", "fn")
+# What the tables need beside the shown metrics: the confusion counts (prevalence, n/a reasons)
+# and how many genes per-gene AUROC averaged.
+SUPPORT_METRICS: tuple[str, ...] = (*COUNTS, "auroc_per_gene_genes")
+STRATUM_LABELS: dict[str, str] = {
+    "all": "all rows",
+    "pert_seen_elsewhere=True": "perturbation seen in training lines",
+    "pert_seen_elsewhere=False": "perturbation unseen",
+    "pair_seen_elsewhere=True": "pair seen in training lines",
+    "pair_seen_elsewhere=False": "pair unseen",
+}
+# Tables lead with the strata: what a split tests (seen perturbation or not) comes first.
+STRATA_SHOWN: tuple[str, ...] = (
+    "pert_seen_elsewhere=True",
+    "pert_seen_elsewhere=False",
+    "pair_seen_elsewhere=True",
+    "pair_seen_elsewhere=False",
+    "all",
+)
+THRESHOLD_RULE = (
+    "Hard metrics (F1, MCC, TPR, TNR, balanced accuracy) use each model's yes/no answer (the "
+    "greedy answer, or the majority of the samples); baselines cut their score at the threshold "
+    "that maximises MCC on training rows (MLP verifier: its own 0.5; majority: always no)."
+)
+
+
+def split_counts(frame: pd.DataFrame, split: str, stratum: str = "all") -> dict[str, int]:
+    """Test rows of a split (or one stratum): ``rows``, ``positives`` (DE), from any model's
+    confusion counts under the conservative protocol (every model of a split scores the same
+    rows there); zeros when no counts are stored."""
+    rows = for_protocol(frame[(frame["split"] == split) & (frame["stratum"] == stratum)])
+    counts = rows[rows["metric"].isin(COUNTS)]
     if counts.empty:
-        return math.nan
+        return {"rows": 0, "positives": 0}
     model, prompt = counts[["model", "prompt"]].iloc[0]  # one evaluation's counts
     first = counts[(counts["model"] == model) & (counts["prompt"] == prompt)]
-    first = first.set_index("metric")["value"]
-    return float((first["tp"] + first["fn"]) / first.sum())
+    first = first.set_index("metric")["value"].fillna(0)
+    return {"rows": int(first.sum()), "positives": int(first["tp"] + first["fn"])}
+
+
+def split_prevalence(frame: pd.DataFrame, split: str) -> float:
+    """Share of DE rows among a split's test rows."""
+    counts = split_counts(frame, split)
+    return counts["positives"] / counts["rows"] if counts["rows"] else math.nan
+
+
+def prevalence_text(frame: pd.DataFrame, split: str) -> str:
+    """``DE prevalence 0.153 (46 of 300 test rows)``, for captions."""
+    counts = split_counts(frame, split)
+    return (
+        f"DE prevalence {_fmt(split_prevalence(frame, split))} "
+        f"({counts['positives']} DE of {counts['rows']} test rows)"
+    )
 
 
 def _fmt(value: float, digits: int = 3) -> str:
@@ -140,10 +184,35 @@ def _fmt(value: float, digits: int = 3) -> str:
     )
 
 
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def _with_ci(value: float, low: float, high: float) -> str:
-    if any(isinstance(v, float) and math.isnan(v) for v in (low, high)):
+    if _missing(low) or _missing(high):
         return _fmt(value)
     return f"{_fmt(value)} [{_fmt(low, 2)}, {_fmt(high, 2)}]"
+
+
+def metric_cell(metric: str, record: Mapping, with_ci: bool = True) -> str:
+    """One metric of a wide-table record as text: ``value [low, high]``, the bootstrap
+    resamples where it was undefined when there were any, or ``n/a (reason)``."""
+    value = record.get(metric, math.nan)
+    defined, splits = record.get(f"{metric}_splits_defined"), record.get("splits")
+    if defined is not None:  # a mean over splits (loco_mean_table)
+        if _missing(value):
+            return "n/a (undefined in every split)"
+        if defined < splits:
+            return f"{_fmt(value)} ({int(defined)} of {int(splits)} splits)"
+    if _missing(value):
+        return f"n/a ({undefined_reason(metric, record)})"
+    if not with_ci:
+        return _fmt(value)
+    text = _with_ci(value, record.get(f"{metric}_ci_low"), record.get(f"{metric}_ci_high"))
+    undefined = record.get(f"{metric}_undefined_resamples", 0)
+    if not _missing(undefined) and undefined > 0:
+        text += f" ({int(undefined)} of {int(record['resamples'])} resamples n/a)"
+    return text
 
 
 def split_table(
@@ -153,11 +222,13 @@ def split_table(
     metrics: Sequence[str] = (*HEADLINE_METRICS, *LIKELIHOOD_METRICS, "unparseable", COVERAGE),
     variants: Sequence[str] = (),
     protocol: str = HEADLINE_PROTOCOL,
+    stratum: str = "all",
 ) -> pd.DataFrame:
-    """Wide numeric table of one protocol: one row per model, ``<metric>``,
-    ``<metric>_ci_low/_ci_high``, n (the rows scored) and the protocol."""
+    """Wide numeric table of one protocol and stratum: one row per model, ``<metric>``,
+    ``<metric>_ci_low/_ci_high/_undefined_resamples``, the confusion counts, the genes behind
+    per-gene AUROC, n (the rows scored), ``resamples`` (bootstrap draws) and the protocol."""
     rows = for_protocol(for_prompt(frame, prompt), protocol)
-    rows = rows[(rows["split"] == split) & (rows["stratum"] == "all")]
+    rows = rows[(rows["split"] == split) & (rows["stratum"] == stratum)]
     records = []
     for model in model_order(rows, variants):
         mine = rows[rows["model"] == model].set_index("metric")
@@ -166,50 +237,65 @@ def split_table(
             "model": model,
             "kind": mine["kind"].iloc[0],
             "n": int(mine["n"].iloc[0]),
+            "resamples": mine["resamples"].max(),
         }
+        for metric in SUPPORT_METRICS:
+            record[metric] = mine.at[metric, "value"] if metric in mine.index else math.nan
         for metric in metrics:
             found = metric in mine.index
-            record[metric] = mine.at[metric, "value"] if found else math.nan
-            record[f"{metric}_ci_low"] = mine.at[metric, "ci_low"] if found else math.nan
-            record[f"{metric}_ci_high"] = mine.at[metric, "ci_high"] if found else math.nan
+            for column, suffix in (("value", ""), ("ci_low", "_ci_low"), ("ci_high", "_ci_high"),
+                                   ("undefined_resamples", "_undefined_resamples")):  # fmt: skip
+                record[f"{metric}{suffix}"] = mine.at[metric, column] if found else math.nan
         records.append(record)
     return pd.DataFrame.from_records(records)
 
 
 def display_table(wide: pd.DataFrame, metrics: Sequence[str], with_ci: bool = True) -> pd.DataFrame:
-    """Strings for Markdown/LaTeX: ``value [low, high]`` per metric, the protocol first."""
+    """Strings for Markdown/LaTeX/HTML: ``value [low, high]`` per metric, ``n/a (reason)`` where
+    undefined (never a dropped column), the DE rows scored and the genes behind per-gene AUROC;
+    the protocol first."""
     shown = pd.DataFrame(
         {"Model": wide["model"], "Kind": wide["kind"].map(KIND_LABELS), "n": wide["n"]}
     )
     if "protocol" in wide:
         shown.insert(0, "Protocol", wide["protocol"])
+    if {"tp", "fn"} <= set(wide):
+        shown["DE rows"] = [_count(tp + fn) for tp, fn in zip(wide["tp"], wide["fn"], strict=True)]
+    records = wide.to_dict("records")
     for metric in metrics:
-        if metric not in wide or wide[metric].isna().all():
-            continue
         label = METRIC_LABELS.get(metric, metric)
-        if with_ci and f"{metric}_ci_low" in wide:
-            shown[label] = [
-                _with_ci(v, lo, hi)
-                for v, lo, hi in zip(
-                    wide[metric], wide[f"{metric}_ci_low"], wide[f"{metric}_ci_high"], strict=True
-                )
-            ]
-        else:
-            shown[label] = wide[metric].map(_fmt)
+        shown[label] = [metric_cell(metric, record, with_ci) for record in records]
+        if metric == "auroc_per_gene" and "auroc_per_gene_genes" in wide:
+            shown["Genes (AUROC/gene)"] = wide["auroc_per_gene_genes"].map(_count)
     return shown
 
 
+def _count(value) -> str:
+    return "—" if _missing(value) else str(int(value))
+
+
 def strata_table(frame: pd.DataFrame, split: str, prompt: str, metric: str = "mcc") -> pd.DataFrame:
-    """One metric per stratum and model (the memorisation-vs-transfer view), conservative
-    protocol (every row scored, so all models share each stratum's n)."""
-    rows = for_protocol(for_prompt(frame, prompt))
-    rows = rows[(rows["split"] == split) & (rows["metric"] == metric)]
-    table = rows.pivot_table(index="model", columns="stratum", values="value", sort=False)
-    counts = rows.drop_duplicates("stratum").set_index("stratum")["n"]
-    table = table[[s for s in STRATA if s in table.columns]]
-    table.columns = [f"{s} (n={int(counts[s])})" for s in table.columns]
-    order = [m for m in model_order(rows) if m in table.index]
-    return table.loc[order].map(_fmt).reset_index().rename(columns={"model": "Model"})
+    """One metric per stratum and model (the memorisation-vs-transfer view, perturbation seen in
+    the training lines or not first), conservative protocol (every row scored, so all models
+    share each stratum's n); ``n/a (reason)`` where undefined."""
+    table = pd.DataFrame()
+    for stratum in STRATA_SHOWN:
+        wide = split_table(frame, split, prompt, metrics=(metric,), stratum=stratum)
+        if wide.empty:
+            continue
+        counts = split_counts(frame, split, stratum)
+        header = f"{STRATUM_LABELS[stratum]} (n={counts['rows']}, DE {counts['positives']})"
+        cells = [metric_cell(metric, r, with_ci=False) for r in wide.to_dict("records")]
+        table[header] = pd.Series(cells, index=wide["model"])
+    return table.rename_axis("Model").reset_index()
+
+
+def seen_perturbation_share(frame: pd.DataFrame, split: str) -> str:
+    """``243 of 300 test rows (81%)``: the test rows whose perturbation the training rows also
+    perturb (leave-one-cell-line-out is mostly "seen perturbation, unseen context")."""
+    seen = split_counts(frame, split, "pert_seen_elsewhere=True")["rows"]
+    total = split_counts(frame, split)["rows"]
+    return f"{seen} of {total} test rows ({seen / total:.0%})" if total else "no test rows"
 
 
 def loco_mean_table(
@@ -219,20 +305,27 @@ def loco_mean_table(
     variants: Sequence[str] = (),
     protocol: str = HEADLINE_PROTOCOL,
 ) -> pd.DataFrame:
-    """Mean over the ``loco_*`` splits of each model's all-rows metrics under one protocol."""
+    """Mean over the ``loco_*`` splits of each model's all-rows metrics under one protocol;
+    ``<metric>_splits_defined`` counts the splits where the metric is defined (the mean is over
+    those, NaN when none), ``splits`` the splits evaluated."""
     rows = for_protocol(for_prompt(frame, prompt), protocol)
     rows = rows[rows["split"].str.startswith("loco_") & (rows["stratum"] == "all")]
     if rows.empty:
         return pd.DataFrame(columns=["protocol", "model", "kind", "splits", *metrics])
-    means = rows.pivot_table(
-        index=["model", "kind"], columns="metric", values="value"
-    ).reset_index()
+    rows = rows[rows["metric"].isin(metrics)]
+    grouped = rows.groupby(["model", "kind", "metric"])["value"]
+    means = grouped.mean().unstack("metric")
+    defined = grouped.count().unstack("metric").add_suffix("_splits_defined")
+    means = means.join(defined).reset_index()
     splits = rows.groupby("model")["split"].nunique().rename("splits").reset_index()
     means = means.merge(splits, on="model")
     order = {m: i for i, m in enumerate(model_order(rows, variants))}
     means = means.sort_values("model", key=lambda s: s.map(order)).reset_index(drop=True)
     means.insert(0, "protocol", protocol)
-    return means[["protocol", "model", "kind", "splits", *[m for m in metrics if m in means]]]
+    shown = [m for m in metrics if m in means]
+    return means[
+        ["protocol", "model", "kind", "splits", *shown, *[f"{m}_splits_defined" for m in shown]]
+    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -288,12 +381,13 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
 
 @dataclass(frozen=True)
 class Table:
-    """A paper table's contents: numbers for the CSV, strings for Markdown and LaTeX."""
+    """A paper table's contents: numbers for the CSV, strings for Markdown, LaTeX and HTML, and
+    the tables shown before it (``lead``: title and table, e.g. the strata)."""
 
     numeric: pd.DataFrame
     shown: pd.DataFrame
     caption: str
-    markdown_extra: str = ""
+    lead: tuple[tuple[str, pd.DataFrame], ...] = ()
 
 
 SHOWN_METRICS: tuple[str, ...] = (*HEADLINE_METRICS, *LIKELIHOOD_METRICS, "unparseable", COVERAGE)
@@ -304,7 +398,12 @@ PROTOCOLS_CAPTION = (
     "paper benchmark's): only a bare yes/no in the first answer block is read, rows without one "
     "are dropped and metrics are on the kept rows (n); Coverage is the share kept. Baselines "
     "read no answer: same values, coverage 1, under both. "
-) + P_YES_RULE
+) + " ".join((P_YES_RULE, THRESHOLD_RULE))
+UNDEFINED_NOTE = (
+    'An undefined value shows as "n/a (reason)"; "k of N resamples n/a": the bootstrap draws '
+    "where the metric was undefined, left out of its interval. AUROC/gene averages the genes "
+    "with both classes (their number beside it)."
+)
 
 
 def _split_table(frame: pd.DataFrame, table: Artefact, variants: Sequence[str]) -> Table:
@@ -314,14 +413,17 @@ def _split_table(frame: pd.DataFrame, table: Artefact, variants: Sequence[str]) 
         ignore_index=True,
     )
     caption = (
-        f"Split {split}, prompt {prompt}: all test rows (DE prevalence "
-        f"{_fmt(split_prevalence(frame, split))}); 95% CI from a bootstrap over perturbations. "
-        "Baselines use no prompt. " + PROTOCOLS_CAPTION
+        f"Split {split}, prompt {prompt}: all test rows, {prevalence_text(frame, split)}; 95% CI "
+        "from a bootstrap over perturbations. Baselines use no prompt. "
+        + " ".join((PROTOCOLS_CAPTION, UNDEFINED_NOTE))
     )
-    strata = "\n**MCC by stratum (conservative protocol)**\n\n" + to_markdown(
-        strata_table(frame, split, prompt)
+    strata_title = (
+        f"MCC by stratum, conservative protocol. {seen_perturbation_share(frame, split)} have a "
+        "perturbation that the training rows also perturb: there the split tests a seen "
+        "perturbation in an unseen context."
     )
-    return Table(wide, display_table(wide, SHOWN_METRICS), caption, strata)
+    lead = ((strata_title, strata_table(frame, split, prompt)),)
+    return Table(wide, display_table(wide, SHOWN_METRICS), caption, lead)
 
 
 def _loco_mean_table(frame: pd.DataFrame, table: Artefact, variants: Sequence[str]) -> Table:
@@ -333,10 +435,14 @@ def _loco_mean_table(frame: pd.DataFrame, table: Artefact, variants: Sequence[st
         means.assign(n=means.get("splits", 0)), SHOWN_METRICS, with_ci=False
     ).rename(columns={"n": "LOCO splits"})
     loco_splits = sorted(s for s in frame["split"].unique() if s.startswith("loco_"))
-    prevalence = ", ".join(f"{s} {_fmt(split_prevalence(frame, s))}" for s in loco_splits)
+    prevalence = "; ".join(f"{s}: {prevalence_text(frame, s)}" for s in loco_splits)
+    seen = "; ".join(f"{s}: {seen_perturbation_share(frame, s)}" for s in loco_splits)
     caption = (
-        f"Mean over leave-one-cell-line-out splits, prompt {table.prompt} (computed here; DE "
-        f"prevalence per split: {prevalence or '—'}). " + PROTOCOLS_CAPTION
+        f"Mean over leave-one-cell-line-out splits, prompt {table.prompt} (computed here; "
+        f"{prevalence or 'no LOCO split'}). Leave-one-cell-line-out mostly tests a seen "
+        f"perturbation in an unseen context; test rows whose perturbation the training rows "
+        f"also perturb: {seen or '—'}. A mean over fewer splits than "
+        "evaluated says so (k of K splits). " + PROTOCOLS_CAPTION
     )
     return Table(means, shown, caption)
 
@@ -352,6 +458,39 @@ def _reported_table(frame: pd.DataFrame, table: Artefact, variants: Sequence[str
 
 
 TABLE_BUILDERS = {"split": _split_table, "loco_mean": _loco_mean_table, "reported": _reported_table}
+
+
+HTML_STYLE = (
+    "body{font-family:sans-serif;font-size:13px} table{border-collapse:collapse;margin:6px 0}"
+    " th,td{border:1px solid #ccc;padding:2px 6px;text-align:right}"
+    " th{background:#f0f0f0} td:nth-child(-n+3){text-align:left}"
+)
+
+
+def html_page(title: str, blocks: Sequence[str]) -> str:
+    """A standalone HTML page (the Snakemake report shows it inline) of HTML ``blocks``."""
+    return (
+        f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{HTML_STYLE}</style></head><body>\n<h2>{html.escape(title)}</h2>\n"
+        + "\n".join(blocks)
+        + "\n</body></html>\n"
+    )
+
+
+def to_html(table: Table, title: str) -> str:
+    """A table's page: caption, lead tables, the table. Plain ``DataFrame.to_html`` (no
+    jinja2), cells escaped."""
+    blocks = [f"<p>{html.escape(table.caption)}</p>"]
+    for heading, lead in table.lead:
+        blocks += [f"<h3>{html.escape(heading)}</h3>", lead.to_html(index=False, border=0)]
+    if table.lead:
+        blocks.append("<h3>All test rows</h3>")
+    return html_page(title, [*blocks, table.shown.to_html(index=False, border=0)])
+
+
+def _markdown(table: Table) -> str:
+    lead = "".join(f"**{heading}**\n\n" + to_markdown(t) + "\n" for heading, t in table.lead)
+    return f"**{table.caption}**\n\n" + lead + to_markdown(table.shown)
 
 
 def write_tables(
@@ -370,10 +509,12 @@ def write_tables(
     written = [out / METRICS_LONG]
     for artefact in paper_tables(splits, prompts):
         table = TABLE_BUILDERS[artefact.kind](frame, artefact, variants)
-        csv, markdown, latex = (out / name for name in artefact.files(TABLE_FORMATS))
-        _write_csv(table.numeric, csv)
-        text = f"**{table.caption}**\n\n" + to_markdown(table.shown) + table.markdown_extra
-        _write_text(markdown, text)
-        _write_text(latex, to_latex(table.shown, table.caption, f"tab:{artefact.stem}"))
-        written += [csv, markdown, latex]
+        files = dict(
+            zip(TABLE_FORMATS, (out / n for n in artefact.files(TABLE_FORMATS)), strict=True)
+        )
+        _write_csv(table.numeric, files["csv"])
+        _write_text(files["md"], _markdown(table))
+        _write_text(files["tex"], to_latex(table.shown, table.caption, f"tab:{artefact.stem}"))
+        _write_text(files["html"], to_html(table, artefact.stem))
+        written += list(files.values())
     return written
