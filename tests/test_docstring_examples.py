@@ -20,6 +20,7 @@ MODULES = [
     "rbio.reporting.artefacts",
     "rbio.tracking",
     "rbio.evaluation.generate",
+    "rbio.training.sft",
 ]
 
 

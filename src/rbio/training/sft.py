@@ -96,7 +96,7 @@ def go_target(row: Mapping[str, Any], labels_visible: bool) -> str:
     >>> go_target(row, labels_visible=False)  # doctest: +NORMALIZE_WHITESPACE
     '<gene_info>A: nucleus; DNA binding. B: nucleus.</gene_info><think>A and B share the
     GO term(s) nucleus.</think><answer>yes</answer>'
-    >>> go_target(row, labels_visible=True)[-20:]
+    >>> go_target(row, labels_visible=True)[-27:]
     '</think><answer>no</answer>'
     """
     pert, gene = row["pert"], row["gene"]
