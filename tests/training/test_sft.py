@@ -10,7 +10,7 @@ import pytest
 from rbio.config import SftConfig, Variant
 from rbio.rewards.format import FormatReward
 from rbio.rewards.parsing import parse_answer
-from rbio.training.sft import SftJob, labels_visible, sft_dataset, sft_target, train_sft
+from rbio.training.sft import SftJob, sft_dataset, sft_target, train_sft, variant_sees_labels
 from tests.training.conftest import prompt_rows, save_prompts, tiny_config
 
 
@@ -81,10 +81,11 @@ def test_every_target_gets_full_format_reward(source):
 
 def test_only_exp_makes_labels_visible():
     cfg = tiny_config()
-    assert {name: labels_visible(v) for name, v in cfg.variants.items()} == {
+    assert {name: variant_sees_labels(v) for name, v in cfg.variants.items()} == {
         name: "exp" in v.sources for name, v in cfg.variants.items()
     }
-    assert not labels_visible(cfg.variants["GO"]) and labels_visible(cfg.variants["GO+EXP"])
+    assert not variant_sees_labels(cfg.variants["GO"])
+    assert variant_sees_labels(cfg.variants["GO+EXP"])
 
 
 def test_sft_set_is_the_grpo_training_set_with_completions(tmp_path):

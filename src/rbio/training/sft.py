@@ -125,7 +125,7 @@ def sft_target(row: Mapping[str, Any], labels_visible: bool) -> str:
     return label_target(row)
 
 
-def labels_visible(variant: Variant) -> bool:
+def variant_sees_labels(variant: Variant) -> bool:
     """Whether one of the variant's verifiers knows the training rows' experimental labels."""
     return any(SOURCES[source].sees_labels for source in variant.sources)
 
@@ -138,7 +138,7 @@ def sft_dataset(
     dataset, mixture = build_training_set(
         {source: prompt_dirs[source] for source in variant.sources}, variant.sources, seed
     )
-    visible = labels_visible(variant)
+    visible = variant_sees_labels(variant)
     completions = [[{"role": "assistant", "content": sft_target(row, visible)}] for row in dataset]
     return dataset.add_column("completion", completions), mixture
 
@@ -199,7 +199,7 @@ def train_sft(job: SftJob) -> dict[str, Any]:
         "seed": job.seed,
         "steps": trainer.state.global_step,
         "training_set": mixture,
-        "labels_visible": labels_visible(job.variant),
+        "labels_visible": variant_sees_labels(job.variant),
         "loss_curve": [
             {"step": entry["step"], "loss": entry["loss"]}
             for entry in trainer.state.log_history
