@@ -22,6 +22,7 @@ MODULES = [
     "rbio.evaluation.generate",
     "rbio.progress",
     "rbio.training.progress",
+    "rbio.training.sft",
 ]
 
 

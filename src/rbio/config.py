@@ -122,21 +122,13 @@ class VerifiersConfig:
     go: GoConfig
 
 
-# Keys of config `grpo` that the pipeline handles itself; every other key is an argument of TRL's
-# GRPOConfig, passed through as the config gives it.
-GRPO_PIPELINE_KEYS: tuple[str, ...] = (
-    "max_prompt_length",
-    "lora",
-    "deepspeed_config",
-    "global_prompts_per_step",
-    "checkpoint_every_minutes",
-)
+class TrainerSection(Mapping[str, Any]):
+    """A training stage's config section as given, like open-r1's recipes: the schema is the one
+    list of its keys (and checks them); the TRL arguments among them go to the stage's TRL config
+    class unchanged (:meth:`trainer_arguments`), so a new TRL setting is a schema entry and a
+    value, no code. ``PIPELINE_KEYS``: the keys the pipeline handles itself."""
 
-
-class GrpoConfig(Mapping[str, Any]):
-    """Config ``grpo`` as given, like open-r1's recipes: the schema is the one list of its keys
-    (and checks them); the TRL arguments among them go to ``trl.GRPOConfig`` unchanged
-    (:meth:`trainer_arguments`), so a new TRL setting is a schema entry and a value, no code."""
+    PIPELINE_KEYS: tuple[str, ...] = ()
 
     def __init__(self, values: Mapping[str, Any]) -> None:
         self._values = dict(values)
@@ -151,11 +143,28 @@ class GrpoConfig(Mapping[str, Any]):
         return len(self._values)
 
     def __repr__(self) -> str:
-        return f"GrpoConfig({self._values!r})"
+        return f"{type(self).__name__}({self._values!r})"
 
     def trainer_arguments(self) -> dict[str, Any]:
-        """Keyword arguments for TRL's ``GRPOConfig``: every key but the pipeline's own."""
-        return {k: v for k, v in self._values.items() if k not in GRPO_PIPELINE_KEYS}
+        """Keyword arguments for the TRL config: every key but the pipeline's own."""
+        return {k: v for k, v in self._values.items() if k not in self.PIPELINE_KEYS}
+
+
+# Keys of config `grpo` that the pipeline handles itself; every other key is an argument of TRL's
+# GRPOConfig, passed through as the config gives it.
+GRPO_PIPELINE_KEYS: tuple[str, ...] = (
+    "max_prompt_length",
+    "lora",
+    "deepspeed_config",
+    "global_prompts_per_step",
+    "checkpoint_every_minutes",
+)
+
+
+class GrpoConfig(TrainerSection):
+    """Config ``grpo``: TRL ``GRPOConfig`` arguments and the pipeline's GRPO settings."""
+
+    PIPELINE_KEYS = GRPO_PIPELINE_KEYS
 
     @property
     def max_prompt_length(self) -> int:
@@ -205,6 +214,22 @@ class GrpoConfig(Mapping[str, Any]):
                 f"resource N such that N x {batch} divides {self.completions_per_step}"
             )
         return self.completions_per_step // per_pass
+
+
+# Keys of config `sft` that the pipeline handles itself; every other key is an argument of TRL's
+# SFTConfig, passed through as the config gives it.
+SFT_PIPELINE_KEYS: tuple[str, ...] = ("enabled",)
+
+
+class SftConfig(TrainerSection):
+    """Config ``sft``: the optional supervised stage before GRPO (``rbio.training.sft``)."""
+
+    PIPELINE_KEYS = SFT_PIPELINE_KEYS
+
+    @property
+    def enabled(self) -> bool:
+        """GRPO starts from the SFT model of its (variant, split); off: from the base model."""
+        return bool(self._values["enabled"])
 
 
 @dataclass(frozen=True)
@@ -274,6 +299,7 @@ class Config:
     verifiers: VerifiersConfig
     model_base: str
     grpo: GrpoConfig
+    sft: SftConfig
     variants: dict[str, Variant]
     evaluation: EvaluationConfig
     mlflow: MlflowConfig

@@ -56,6 +56,9 @@ class PromptSource:
     default_rewards: Mapping[str, float] | str = field(default_factory=dict)
     # Its answer confidences are the MLP verifier's P(DE), mapped as verifiers.mlp.confidence says.
     uses_mlp_confidence: bool = False
+    # Its verifier knows the experimental label of every training row (a variant with this source
+    # may be taught those labels, e.g. the SFT answers of its GO rows: rbio.training.sft).
+    sees_labels: bool = False
 
     def rewards(self, go_composition: str) -> Mapping[str, float]:
         """Reward name -> weight of this source's rows under the configured GO composition."""
@@ -163,6 +166,7 @@ SOURCES: dict[str, PromptSource] = {
             verifier="PerturbQA's experimental labels (hard)",
             builder="exp_prompts",
             default_rewards=LABEL_REWARDS,
+            sees_labels=True,
         ),
         PromptSource(
             name="mlp",

@@ -23,6 +23,7 @@ def job_counts(tmp_path, target: str) -> dict[str, int]:
 def test_all_variants_plans_every_variant_and_split(tmp_path):
     counts = job_counts(tmp_path, "all_variants")
     assert counts["train_grpo"] == 11 * 4  # 11 released variants x 4 leave-one-cell-line-out splits
+    assert "train_sft" not in counts  # sft.enabled is false: GRPO starts from the base model
     assert (
         counts["evaluate_model"] == (11 * 4 + 4) * 2
     )  # + the base model per split, x (nocot, cot)

@@ -259,17 +259,28 @@ def check_grpo_gpus(rule):
         CFG.grpo.gradient_accumulation_steps(processes=training)
 
 
-def grpo_inputs(wildcards):
-    """The base model and one prompt dataset per source of the variant."""
-    check_local_machine()
-    sources = CFG.variants[wildcards.variant].sources
+def variant_prompts(wildcards):
+    """One prompt dataset per source of the variant, for its split (GRPO and SFT train on them)."""
     return {
-        "base": "results/models/base/config.json",
-        **{
-            f"prompts_{source}": f"results/prompts/{source}/{wildcards.split}"
-            for source in sources
-        },
+        f"prompts_{source}": f"results/prompts/{source}/{wildcards.split}"
+        for source in CFG.variants[wildcards.variant].sources
     }
+
+
+def grpo_inputs(wildcards):
+    """The model GRPO starts from (the SFT model with sft.enabled, else the base model) and one
+    prompt dataset per source of the variant."""
+    check_local_machine()
+    if CFG.sft.enabled:
+        base = f"results/sft/{wildcards.variant}/{wildcards.split}/config.json"
+    else:
+        base = "results/models/base/config.json"
+    return {"base": base, **variant_prompts(wildcards)}
+
+
+def sft_inputs(wildcards):
+    """The base model and the variant's prompt datasets (the SFT set is its GRPO training set)."""
+    return {"base": "results/models/base/config.json", **variant_prompts(wildcards)}
 
 
 # --- evaluate ----------------------------------------------------------------------------------

@@ -1,0 +1,25 @@
+# Optional SFT before GRPO (config sft.enabled): one model per (variant, split), the model that
+# train_grpo then starts from. Off, no rule asks for its output and the DAG is the paper's.
+
+
+rule train_sft:
+    input:
+        unpack(sft_inputs),
+    output:
+        model="results/sft/{variant}/{split}/config.json",
+        summary="results/sft/{variant}/{split}/training_summary.json",
+        provenance="results/sft/{variant}/{split}/provenance.json",
+    log:
+        "logs/sft/{variant}/{split}/train.log",
+    benchmark:
+        "benchmarks/sft/{variant}/{split}/train.tsv"
+    conda:
+        "../../envs/training.yaml"
+    resources:
+        gpu=1,
+    params:
+        sft=as_params(CFG.sft),
+        variant=variant_settings,
+        seed=CFG.seed,
+    script:
+        "../scripts/train_sft.py"

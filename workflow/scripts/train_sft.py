@@ -1,0 +1,27 @@
+"""Snakemake adapter: the optional SFT stage of one (variant, split) (rbio.training.sft)."""
+
+from pathlib import Path
+
+from rbio import provenance
+from rbio.config import SftConfig, Variant, from_params
+from rbio.logs import log_to
+from rbio.training.sft import SftJob, train_sft
+
+log_to(snakemake.log[0])
+record = provenance.of_job(snakemake)
+train_sft(
+    SftJob(
+        variant=from_params(Variant, snakemake.params.variant),
+        split=snakemake.wildcards.split,
+        sft=from_params(SftConfig, snakemake.params.sft),
+        seed=snakemake.params.seed,
+        base_model=str(Path(snakemake.input.base).parent),
+        prompt_dirs={
+            key.removeprefix("prompts_"): str(path)
+            for key, path in snakemake.input.items()
+            if key.startswith("prompts_")
+        },
+        out_dir=str(Path(snakemake.output.model).parent),
+    )
+)
+record.write(snakemake.output.provenance)
