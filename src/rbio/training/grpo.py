@@ -225,13 +225,17 @@ def prompt_settings_params(job: GrpoJob) -> dict[str, str]:
 
 def training_fingerprint(job: GrpoJob) -> str:
     """Hash of what determines the training trajectory (not evaluation or reporting settings)."""
-    # Checkpoint cadence and logging do not change the trajectory: they may change on resume.
+    # Checkpoint cadence, logging and where the vLLM server listens do not change the trajectory:
+    # they may change on resume.
     cadence = (
         "save_steps",
         "save_total_limit",
         "checkpoint_every_minutes",
         "logging_steps",
         "log_completions",
+        "vllm_server_host",
+        "vllm_server_port",
+        "vllm_server_timeout",
     )
     grpo = {k: v for k, v in job.grpo.items() if k not in cadence}
     settings = {
