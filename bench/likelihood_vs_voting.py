@@ -142,7 +142,7 @@ def main() -> int:
     results: dict[str, dict[str, float]] = {}
 
     def record(name: str, score, seconds: float, **extra) -> None:
-        auroc, per_gene = aurocs(label, np.asarray(score, dtype=float), gene)
+        auroc, per_gene, _ = aurocs(label, np.asarray(score, dtype=float), gene)
         results[name] = {
             "seconds": round(seconds, 2),
             "auroc": round(auroc, 3),

@@ -32,7 +32,7 @@ from pathlib import Path
 import pandas as pd
 
 from rbio.config_file import read_config
-from rbio.data.genes import HGNC_ALIAS_TABLE
+from rbio.data.folder import HGNC_ALIAS_TABLE
 from rbio.data.ingest import ingest_perturbqa
 from rbio.data.splits import make_split
 from rbio.verifiers import embeddings as emb

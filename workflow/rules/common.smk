@@ -33,6 +33,7 @@ from rbio.reporting.artefacts import (
     paper_tables,
 )
 from rbio.sources import SOURCES
+from rbio.training.multinode import gpus_per_node
 from rbio.training.vllm_server import check_training_gpus
 
 min_version("9.0")
@@ -59,11 +60,6 @@ if not workflow.remote_exec:
     check_cluster_profile(
         written_resources(), sys.argv, os.environ, workflow.output_settings.dryrun
     )
-
-# vLLM server mode on one GPU (or a tensor-parallel size that does not divide the GPUs) fails
-# here, not when the training job starts after its time in the queue.
-if not workflow.remote_exec:
-    check_training_gpus(CFG.grpo, written_resources().get("train_grpo", {}))
 
 LINES = list(CFG.data.cell_lines)
 SPLITS = CFG.split_names
@@ -245,18 +241,24 @@ def check_local_machine():
 
 
 def check_grpo_gpus(rule):
-    """Fail while the workflow parses when train_grpo's GPU count (its gpu resource after the
-    profile's set-resources) cannot split grpo.global_prompts_per_step evenly, not in a queued
-    GPU job. A gpu given as an expression (of attempt, say) is checked when the job starts.
-    """
-    gpus, nodes = (
-        getattr(value, "raw", value) or 1
-        for value in (rule.resources.get("gpu"), rule.resources.get("nodes"))
-    )
-    if isinstance(gpus, int) and isinstance(nodes, int):
-        # vLLM server mode keeps its GPUs out of training (one node only, refused otherwise).
-        training = max(1, gpus - CFG.grpo.vllm_server_gpus) * nodes
-        CFG.grpo.gradient_accumulation_steps(processes=training)
+    """Fail while the workflow parses, not in a GPU job after its time in the queue, when
+    train_grpo's GPUs (its resources after the profile's set-resources: gpu, or gres gpu:G per
+    node with nodes N) cannot hold grpo's vLLM layout (server mode on one GPU, a tensor-parallel
+    size that does not divide them) or split grpo.global_prompts_per_step evenly. A resource given
+    as an expression (of attempt, say) is checked when the job starts."""
+    resources = {
+        name: getattr(value, "raw", value)
+        for name, value in rule.resources.items()
+        if name in ("gpu", "gres", "nodes")
+    }
+    check_training_gpus(CFG.grpo, resources)
+    try:
+        per_node, nodes = gpus_per_node(resources), int(resources.get("nodes") or 1)
+    except (TypeError, ValueError):
+        return
+    # vLLM server mode keeps its GPUs out of training (one node only, refused otherwise).
+    training = max(1, per_node - CFG.grpo.vllm_server_gpus) * nodes
+    CFG.grpo.gradient_accumulation_steps(processes=training)
 
 
 def variant_prompts(wildcards):

@@ -245,6 +245,7 @@ def training_fingerprint(job: GrpoJob) -> str:
         "split": job.split,
         "sources": job.variant.sources,
         "rewards": job.variant.rewards,
+        "start_model": start_model_identity(job.base_model),
     }
     # Only where there are any, so checkpoints of variants without such a source still resume.
     prompt_params = prompt_settings_params(job)
@@ -252,6 +253,14 @@ def training_fingerprint(job: GrpoJob) -> str:
         settings["prompt_settings"] = prompt_params
     blob = json.dumps(settings, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def start_model_identity(model_dir: str) -> dict[str, Any]:
+    """The model GRPO starts from: its folder (the base model, or the SFT model with sft.enabled)
+    and the settings digest of its provenance record where it has one (a retrained SFT model)."""
+    record = Path(model_dir) / "provenance.json"
+    params = json.loads(record.read_text()).get("params_digest") if record.is_file() else None
+    return {"path": str(model_dir), "params_digest": params}
 
 
 def check_checkpoint_fingerprint(job: GrpoJob) -> None:

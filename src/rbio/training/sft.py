@@ -179,9 +179,9 @@ def train_sft(job: SftJob) -> dict[str, Any]:
             "config key 'sft.bf16' is true but this machine has no CUDA device; set sft.bf16: "
             "false for CPU runs (config/tiny.yaml does)"
         )
-    model, tokenizer = load_model_and_tokenizer(
-        job.base_model, dtype=torch.bfloat16 if job.sft["bf16"] else torch.float32
-    )
+    # fp32 master weights, bf16 as autocast (SFTConfig's bf16): AdamW updates of bf16 weights at
+    # these learning rates round away (as found for GRPO, rbio.training.grpo).
+    model, tokenizer = load_model_and_tokenizer(job.base_model, dtype=torch.float32)
     dataset, mixture = sft_dataset(job.prompt_dirs, job.variant, job.seed)
     with tempfile.TemporaryDirectory(prefix="sft-") as scratch:
         trainer = SFTTrainer(
@@ -208,6 +208,8 @@ def train_sft(job: SftJob) -> dict[str, Any]:
         "seconds": round(elapsed, 2),
     }
     with atomic_path(job.out_dir) as tmp:
+        # Saved in the training precision: GRPO loads it as fp32 master weights again.
+        trainer.model.to(torch.bfloat16 if job.sft["bf16"] else torch.float32)
         trainer.model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         trainer.state.save_to_json(str(tmp / "trainer_state.json"))
