@@ -45,3 +45,11 @@ def test_summary_of_a_run_that_evaluated_nothing(tmp_path):
     (tmp_path / "results/models").mkdir(parents=True)
     text = run_summary(tmp_path / "results")
     assert "models/" in text and "No readable answer" not in text and "MLflow" not in text
+
+
+def test_a_tracking_server_is_opened_by_its_address_without_credentials(tmp_path):
+    (tmp_path / "results/models").mkdir(parents=True)
+    text = run_summary(tmp_path / "results", tracking_uri="http://rbio:secret@login1:5000")
+    assert "MLflow:  open http://login1:5000" in text
+    assert "rbio compare --tracking-uri http://login1:5000 --tag stage=eval" in text
+    assert "secret" not in text and "mlflow ui" not in text

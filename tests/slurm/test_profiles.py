@@ -21,7 +21,7 @@ from tests.slurm.profile_values import PROFILE_FILE, PROFILES, SLURM, SLURM_CI
 ALL_PROFILES = sorted(path.parent for path in PROFILES.glob(f"*/{PROFILE_FILE}"))
 # Rules that always need a GPU on the paper configuration (precompute_tf_pmi only with the
 # TranscriptFormer backend: its rule decides, the profile gives it per-GPU CPUs and memory).
-GPU_RULES = {"train_grpo", "evaluate_model"}
+GPU_RULES = {"train_grpo", "train_sft", "evaluate_model"}
 # Keys the CI overlay may change relative to profiles/slurm inside the resource mappings.
 SITE_KEYS = {"slurm_partition", "slurm_account"}
 # The training job's size: 8 GPUs on the cluster, one of the CI node's at most 4 fake GPUs.

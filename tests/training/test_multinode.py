@@ -47,9 +47,9 @@ def test_each_node_knows_its_rank_and_the_rendezvous_host():
 
 def test_accelerate_reads_the_node_arguments_as_the_whole_world(tmp_path, monkeypatch):
     commands = []
-    monkeypatch.setattr(
-        grpo_module.subprocess, "run", lambda command, check: commands.append(command)
-    )
+    monkeypatch.setattr(grpo_module, "run_workers", commands.append)
+    # This machine has no 8 GPUs: the launch command is what is checked.
+    monkeypatch.setattr(grpo_module, "check_machine", lambda grpo, processes: None)
     monkeypatch.setattr(multinode, "scontrol_hostnames", expand)
     for name, value in STEP.items():
         monkeypatch.setenv(name, value)

@@ -372,6 +372,7 @@ def undefined_reason(metric: str, counts: Mapping[str, float]) -> str:
     positives, negatives = get["tp"] + get["fn"], get["tn"] + get["fp"]
     if positives + negatives == 0:
         return "no scored row"
+    metric = metric.removesuffix("_likelihood")  # the same metric ranked by another score
     if metric == "auroc_per_gene" and not counts.get("auroc_per_gene_genes", 1):
         return "no gene with both classes"
     if positives == 0 and metric in ("tpr", "mcc", "balanced_accuracy", "auroc", "auroc_per_gene"):

@@ -12,7 +12,13 @@ from rbio.config import tracking_target
 from rbio.evaluation.baselines import BaselineInputs, evaluate_baselines
 from rbio.evaluation.generate import EvaluationRequest, run_evaluation, training_run_info
 from rbio.provenance import Provenance
-from rbio.tracking import evaluation_run, log_evaluation_results, log_evaluation_run, run_tags
+from rbio.tracking import (
+    evaluation_run,
+    log_evaluation_results,
+    log_evaluation_run,
+    public_uri,
+    run_tags,
+)
 
 COMPLETIONS_SAMPLE = "completions_sample.json"  # an artifact of the evaluation run
 SAMPLE_COLUMNS = (
@@ -46,7 +52,10 @@ def evaluate_model(request: EvaluationRequest, *, model_kind: str, record: Prove
         params={**vars(request.settings), "n_bootstrap": request.n_bootstrap},
         run_name=f"eval {request.model_name} {request.split} {request.prompt_style}",
         # Nested only in the store that holds the training run.
-        parent_run_id=training.get("run_id") if training.get("tracking_uri") == uri else None,
+        # (run.json records the store as rbio.tracking.public_uri writes it: no credentials).
+        parent_run_id=training.get("run_id")
+        if training.get("tracking_uri") == public_uri(uri)
+        else None,
     ) as run_id:
         metrics = run_evaluation(request)
         # Not a rule output: only on the run.

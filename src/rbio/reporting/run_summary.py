@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
-from rbio.evaluation.metrics import HEADLINE_PROTOCOL
-
-BASELINES = "baselines"  # results/eval/baselines/<split>/<baseline>/: not a model
+# Imported where used: onsuccess also runs under a plain Snakemake without pandas (jobs in conda
+# environments), where the summary leaves out what needs them.
+BASELINES_FOLDER = "baselines"  # results/eval/baselines/<split>/<baseline>/: not a model
 # The folders of results/ a user opens, and what each holds.
 RESULT_FOLDERS: dict[str, str] = {
     "models": "trained models",
@@ -28,6 +30,10 @@ def unparseable_rates(results: str | Path) -> pd.DataFrame:
     """Per model: evaluations found, test questions scored, and the share of them with no
     readable answer (headline protocol, all rows, weighted by questions). The baselines (they
     always answer) are left out."""
+    import pandas as pd
+
+    from rbio.evaluation.metrics import HEADLINE_PROTOCOL
+
     rows = []
     for path in sorted(Path(results, "eval").glob("*/*/*/metrics.parquet")):
         metrics = pd.read_parquet(path)
@@ -38,7 +44,7 @@ def unparseable_rates(results: str | Path) -> pd.DataFrame:
             & (protocol == HEADLINE_PROTOCOL)
         ]
         model = path.relative_to(Path(results, "eval")).parts[0]
-        if len(mine) and model != BASELINES:
+        if len(mine) and model != BASELINES_FOLDER:
             row = mine.iloc[0]
             rows.append({"model": model, "n": int(row["n"]), "value": float(row["value"])})
     if not rows:
@@ -52,12 +58,22 @@ def unparseable_rates(results: str | Path) -> pd.DataFrame:
 
 
 def next_steps(tracking_uri: str | None, configfiles: Sequence[str | Path] = ()) -> list[str]:
-    """The commands that open the results: the HTML report, the MLflow UI, the runs table."""
+    """The commands that open the results: the HTML report, the MLflow UI (a tracking server's
+    address, or ``mlflow ui`` on a local store), the runs table. The store's address is shown
+    without credentials; where that cannot be ensured (no rbio.tracking) it is left out."""
     overlays = "".join(f" --configfile {path}" for path in configfiles)
     steps = [f"report:  snakemake --report report.html{overlays}"]
+    try:
+        from rbio.tracking import public_uri
+    except ImportError:
+        return steps
     if tracking_uri:
-        steps.append(f"MLflow:  .venv/bin/mlflow ui --backend-store-uri {tracking_uri} --port 5000")
-        steps.append("runs:    .venv/bin/rbio compare --tag stage=eval")
+        address = public_uri(tracking_uri)
+        if address.startswith(("http://", "https://")):
+            steps.append(f"MLflow:  open {address}")
+        else:
+            steps.append(f"MLflow:  .venv/bin/mlflow ui --backend-store-uri {address} --port 5000")
+        steps.append(f"runs:    .venv/bin/rbio compare --tracking-uri {address} --tag stage=eval")
     return steps
 
 
@@ -74,7 +90,10 @@ def run_summary(
         return f"rbio: nothing in {results}/ yet."
     lines = [f"rbio results in {results.resolve()}/:"]
     lines += [f"  {name + '/':<9} {RESULT_FOLDERS[name]}" for name in found]
-    rates = unparseable_rates(results)
+    try:
+        rates = unparseable_rates(results)
+    except ImportError:  # a plain Snakemake: no pandas
+        rates = ()
     if len(rates):
         lines.append("No readable answer (share of test questions, over each model's evaluations):")
         width = max(len(model) for model in rates["model"])

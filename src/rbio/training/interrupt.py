@@ -1,7 +1,9 @@
 """Stopping a training job cleanly when it is told to, and owning the worker processes it starts.
 
-A SLURM job near its time limit gets SIGUSR1 (the profile's ``--signal=B:USR1@600``), a cancelled or
-preempted one SIGTERM (and SIGKILL ``KillWait`` seconds later). Either one, caught by
+A cancelled or preempted SLURM job gets SIGTERM (and SIGKILL ``KillWait`` seconds later); a job
+near its time limit stops itself (``rbio.training.checkpoints``: it reads its end time), and a user
+may send SIGUSR1. The profile asks for no ``--signal``: under the plugin's ``sbatch --wrap``, it
+would reach the batch shell or Snakemake, not this process (profiles/README.md). Either one, caught by
 ``StopRequest``, makes the training save a checkpoint at the end of the current step and exit with a
 non-zero code (``TrainingInterrupted``), so that Snakemake retries the job (or the user reruns it)
 and the retry resumes from that checkpoint instead of from the last periodic one.

@@ -21,6 +21,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from rbio.progress import format_duration
+from rbio.tracking import public_uri
 
 log = logging.getLogger(__name__)
 
@@ -123,4 +124,6 @@ def progress_callbacks(run_id: str | None) -> list[Any]:
     import mlflow
 
     run = mlflow.MlflowClient().get_run(run_id)
-    return [ProgressLog(run_url(mlflow.get_tracking_uri(), run.info.experiment_id, run_id))]
+    # Logged at every step: the address without credentials (rbio.tracking.public_uri).
+    address = public_uri(mlflow.get_tracking_uri())
+    return [ProgressLog(run_url(address, run.info.experiment_id, run_id))]
