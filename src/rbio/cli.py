@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +28,11 @@ from rbio.evaluation.published import MANIFEST, PUBLISHED_VARIANTS, published_na
 DEFAULT_PUBLISHED_DIR = "results/published"
 DEFAULT_BASE = "results/models/base"
 DEFAULT_CONFIG = "config.yaml"
+# The perturbed and the measured gene of a PerturbQA question, in the wording of every template
+# ("... knockdown of PERT ... expression of GENE ...").
+QUESTION_GENES = re.compile(
+    r"knockdown of (?P<pert>[^\s?.,;]+).*?expression of (?P<gene>[^\s?.,;]+)", re.IGNORECASE
+)
 
 
 class CliError(Exception):
@@ -101,12 +108,51 @@ def _checked_base(base: str, model: str) -> str:
     raise CliError(f"base model {base} for checkpoint {model} does not exist (set --base)")
 
 
+def gene_warnings(questions: Sequence[str], symbols) -> list[str]:
+    """One line per gene symbol of a question that HGNC does not approve (``symbols``: a
+    ``rbio.data.genes.SymbolMap``): the models saw approved symbols only, so an alias or a typo
+    gets an answer about a gene they never read about."""
+    warnings = []
+    for number, question in enumerate(questions, 1):
+        found = QUESTION_GENES.search(question)
+        for symbol in (found["pert"], found["gene"]) if found else ():
+            approved, status = symbols.classify(symbol)
+            where = f"question {number}: gene '{symbol}'"
+            if status == "remapped":
+                warnings.append(f"{where} is an alias of {approved}: ask about {approved}")
+            elif status == "ambiguous":
+                warnings.append(f"{where} is an alias of several HGNC genes")
+            elif status == "unmapped":
+                nearest = symbols.nearest(symbol)
+                hint = f" (did you mean {nearest}?)" if nearest and nearest != symbol else ""
+                warnings.append(f"{where} is not an HGNC symbol{hint}")
+    return warnings
+
+
+def check_question_genes(questions: Sequence[str], alias_table: str | None) -> None:
+    """Print :func:`gene_warnings` to stderr; a missing alias table is said once, not an error."""
+    from rbio.config import DATA_DIR_ENV
+    from rbio.data.folder import HGNC_ALIAS_TABLE
+    from rbio.data.genes import SymbolMap, read_alias_table
+
+    default = Path(os.environ.get(DATA_DIR_ENV) or "../shared/data") / HGNC_ALIAS_TABLE
+    path = Path(alias_table) if alias_table else default
+    if not path.is_file():
+        print(f"rbio ask: gene symbols not checked: no HGNC alias table at {path} (--genes)",
+              file=sys.stderr)  # fmt: skip
+        return
+    symbols = SymbolMap.from_table(read_alias_table(path))
+    for line in gene_warnings(questions, symbols):
+        print(f"rbio ask: warning: {line}", file=sys.stderr)
+
+
 def ask(args: argparse.Namespace) -> int:
     from rbio.data.prompts import SYSTEM_PROMPTS
     from rbio.evaluation.generate import GenerationSettings, generate_hf, load_for_evaluation
     from rbio.rewards.parsing import parse_answer, parse_completion
 
     questions = read_questions(args.question, args.questions)
+    check_question_genes(questions, args.genes)
     if args.download:
         name = published_name(args.model)
         if name in PUBLISHED_VARIANTS and not Path(args.model).is_dir():
@@ -145,9 +191,9 @@ def ask(args: argparse.Namespace) -> int:
         for record in records:
             print(f"Q: {record['question']}")
             print(f"think: {record['think'] or '(none)'}")
-            print(
-                f"answer: {record['answer'] or '(unparseable: ' + record['completion'][:200] + ')'}"
-            )
+            # An unreadable completion on one line: a model's runs of newlines stay in --json.
+            shown = " ".join(record["completion"].split())[:200]
+            print(f"answer: {record['answer'] or f'(unparseable: {shown!r})'}")
             print()
     return 0
 
@@ -296,6 +342,11 @@ def build_parser() -> argparse.ArgumentParser:
     ask_parser.add_argument("--max-new-tokens", type=int, default=1024)
     ask_parser.add_argument("--batch-size", type=int, default=16)
     ask_parser.add_argument("--json", action="store_true", help="print JSON records")
+    ask_parser.add_argument(
+        "--genes",
+        help="HGNC alias table the questions' gene symbols are checked against (default: the "
+        "data folder's, $RBIO_DATA_DIR or ../shared/data)",
+    )
     ask_parser.set_defaults(handler=ask)
 
     compare_parser = commands.add_parser("compare", help="table of MLflow runs filtered by tags")

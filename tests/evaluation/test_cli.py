@@ -93,9 +93,10 @@ def test_an_offline_download_is_one_line_and_exit_status_1(tmp_path, monkeypatch
     monkeypatch.setattr(published, "download_checkpoint", offline)
     argv = ["ask", QUESTION, "--model", "EXP", "--download", "--published-dir", str(tmp_path)]
     assert main(argv) == 1
-    error = capsys.readouterr().err
-    assert error.startswith("rbio ask: error: EndpointConnectionError: Could not connect")
-    assert len(error.strip().splitlines()) == 1
+    # Beside the warnings about the question's made-up gene symbols: the error in one line.
+    errors = [line for line in capsys.readouterr().err.splitlines() if "warning:" not in line]
+    assert len(errors) == 1, errors
+    assert errors[0].startswith("rbio ask: error: EndpointConnectionError: Could not connect")
 
 
 def test_an_unreadable_file_is_one_line_and_exit_status_1(tmp_path, monkeypatch, capsys):
@@ -146,3 +147,38 @@ def test_compare_says_what_does_not_exist(tmp_path, monkeypatch, capsys):
     assert main(["compare", "--tracking-uri", "sqlite:///nowhere/mlflow.db"]) == 2
     assert "no MLflow database at" in capsys.readouterr().err
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_ask_warns_about_gene_symbols_hgnc_does_not_approve(tiny_model_dir, tmp_path, capsys):
+    table = tmp_path / "aliases.tsv"
+    pd.DataFrame(
+        {
+            "symbol": ["SPARC", "CPAMD8", "ON", "BM40"],
+            "approved_symbol": ["SPARC", "CPAMD8", "SPARC", "SPARC"],
+        }
+    ).to_csv(table, sep="\t", index=False)
+    questions = [
+        QUESTION.replace("PERT1", "CPAMD8").replace("GENE2", "SPARC"),  # both approved
+        QUESTION.replace("PERT1", "CPAMD8").replace("GENE2", "BM40"),  # an alias
+        QUESTION.replace("PERT1", "CPAMD9").replace("GENE2", "SPARC"),  # a typo
+    ]
+    argv = ["ask", *questions, "--model", str(tiny_model_dir), "--max-new-tokens", "4"]
+    assert main([*argv, "--genes", str(table)]) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("rbio ask")]
+    assert err == [
+        "rbio ask: warning: question 2: gene 'BM40' is an alias of SPARC: ask about SPARC",
+        "rbio ask: warning: question 3: gene 'CPAMD9' is not an HGNC symbol (did you mean CPAMD8?)",
+    ]
+
+
+def test_an_unparseable_answer_is_shown_on_one_line(tiny_model_dir, monkeypatch, capsys):
+    from rbio.evaluation import generate
+
+    class Completions:
+        greedy = ["\n" * 250 + "no tags at all" + "\n" * 50]
+
+    monkeypatch.setattr(generate, "generate_hf", lambda *args, **kwargs: Completions())
+    assert main(["ask", QUESTION, "--model", str(tiny_model_dir), "--genes", "none.tsv"]) == 0
+    out = capsys.readouterr().out
+    assert "answer: (unparseable: 'no tags at all')" in out
+    assert "\n\n\n" not in out
