@@ -124,7 +124,7 @@ def test_concurrent_writers_lose_no_run_metric_or_artifact(tracking_server, tmp_
         assert evaluation.data.tags["provenance_digest"] == f"digest{index}"
         assert evaluation.data.params == {"writer": str(index)}
         assert evaluation.data.metrics["f1"] == pytest.approx(index / 100)
-        assert evaluation.data.metrics["mcc_ci_high"] == pytest.approx(index / 200 + 0.01)
+        assert evaluation.data.metrics["mcc/ci_high"] == pytest.approx(index / 200 + 0.01)
 
 
 def test_credentials_in_the_uri_reach_no_output_or_log(
