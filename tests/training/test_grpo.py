@@ -253,9 +253,12 @@ def test_job_round_trips_through_json_with_its_types(tmp_path, tiny_model_dir, e
 
 def test_mlp_runs_log_the_confidence_mapping_their_prompts_used(tmp_path, monkeypatch):
     import mlflow
+    import torch
+    from safetensors.torch import save_file
 
     from rbio.data.prompts import SETTINGS_KEY, SUMMARY_FILE
     from rbio.io import write_json
+    from rbio.training.checkpoints import mark_complete
     from rbio.training.grpo import open_mlflow_run, prompt_settings_params, training_fingerprint
 
     def prompts_built_with(mlp_confidence: str) -> dict[str, str]:
@@ -280,7 +283,13 @@ def test_mlp_runs_log_the_confidence_mapping_their_prompts_used(tmp_path, monkey
     client = mlflow.MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
     run = client.get_run(open_mlflow_run(raw))
     assert run.data.params == {"mlp_confidence": "raw"}
-    assert open_mlflow_run(raw) == run.info.run_id  # a resumed run logs the same value again
+    # A job resuming from a (complete) checkpoint reuses its run and logs the same value again.
+    checkpoint = Path(raw.checkpoint_dir) / "checkpoint-1"
+    checkpoint.mkdir(parents=True)
+    save_file({"weight": torch.zeros(1)}, str(checkpoint / "model.safetensors"))
+    write_json(checkpoint / "trainer_state.json", {"global_step": 1})
+    mark_complete(checkpoint, 1)
+    assert open_mlflow_run(raw) == run.info.run_id
 
     centred = grpo_job(
         cfg, base, base, tmp_path, "TF+GO+MLP", prompt_dirs=prompts_built_with("threshold_centred")

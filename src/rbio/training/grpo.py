@@ -292,13 +292,15 @@ def open_mlflow_run(job: GrpoJob) -> str:
 
 def _create_or_reuse_run(job: GrpoJob, experiment_id: str, uri: str) -> str:
     """The job's run id: the one its checkpoint folder records for the same store (``uri``, as
-    :func:`public_uri` writes it) and training settings (a resumed job), else a new run, recorded
-    there."""
+    :func:`public_uri` writes it) and training settings when the job resumes from a checkpoint,
+    else a new run, recorded there. A job that starts over (no checkpoint: killed before the
+    first, or its checkpoints removed after a finished model) gets a new run, so that no run
+    holds two trainings' steps."""
     import mlflow
 
     run_file = Path(job.checkpoint_dir) / MLFLOW_RUN_FILE
     run_id = None
-    if run_file.is_file():
+    if run_file.is_file() and latest_checkpoint(job.checkpoint_dir) is not None:
         stored = json.loads(run_file.read_text())
         if stored.get("tracking_uri") == uri and stored.get("fingerprint") == training_fingerprint(
             job
