@@ -74,7 +74,8 @@ RERUNS = [
         {"prepare_base_model": 1, **MODEL_AND_AFTER},
     ),
     ({"grpo": {"learning_rate": 2.0e-4}}, MODEL_AND_AFTER),
-    ({"grpo": {"num_generations": 2}}, MODEL_AND_AFTER),
+    # Half the generations per prompt, twice the prompts: the same global batch of completions.
+    ({"grpo": {"num_generations": 2, "global_prompts_per_step": 2}}, MODEL_AND_AFTER),
     (
         {"variants": {"EXP": {"rewards": {"format": 1.0, "mention": 1.0, "answer": 1.0}}}},
         MODEL_AND_AFTER,
