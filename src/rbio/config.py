@@ -210,8 +210,9 @@ class GrpoConfig(TrainerSection):
                 f"config key 'grpo.global_prompts_per_step': {self.completions_per_step} "
                 f"completions per optimizer step ({self['global_prompts_per_step']} prompts x "
                 f"{self['num_generations']} generations) do not split evenly over {processes} "
-                f"GPU(s) x grpo.per_device_train_batch_size={batch}: give train_grpo a gpu "
-                f"resource N such that N x {batch} divides {self.completions_per_step}"
+                f"GPU(s) x grpo.per_device_train_batch_size={batch}: make the completions a "
+                f"multiple of {per_pass} (global_prompts_per_step or num_generations), or give "
+                "train_grpo a number of GPUs whose device batches divide them"
             )
         return self.completions_per_step // per_pass
 
