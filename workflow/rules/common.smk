@@ -447,8 +447,10 @@ def learning_curve_entries():
 
 
 def learning_curve_inputs():
-    """Every training summary the learning_curves rule reads: a retrained model redraws them."""
-    return [path for e in learning_curve_entries() for path in (e["grpo"], e["sft"]) if path]
+    """Every training summary the curves are drawn from (a retrained model redraws them)."""
+    return [
+        path for e in learning_curve_entries() for path in (e["grpo"], e["sft"]) if path
+    ]
 
 
 def learning_curve_outputs(report_marks=True):
