@@ -107,7 +107,9 @@ def test_write_learning_curves_writes_the_declared_files(tmp_path):
             assert imread(path)[..., :3].std() > 0.05, path
 
 
-@pytest.mark.parametrize("sft_enabled", [False, True])
+# Each case parses the whole workflow (~13 s on 2 cores): the paper configuration in the default
+# suite, its SFT overlay with the slow tests.
+@pytest.mark.parametrize("sft_enabled", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_paper_target_declares_the_learning_curves(tmp_path, sft_enabled):
     """The parsed workflow (no DAG, no dry run): `paper` asks for every trained model's figure,
     and the rule drawing it takes that model's training summaries as inputs."""

@@ -38,7 +38,7 @@ PARSE = textwrap.dedent(
 
 def parsed_rules(tmp_path: Path, overlay: dict | None = None) -> dict[str, dict[str, list[str]]]:
     """rule name -> {"input": [...], "output": [...]} of the paper configuration (config.yaml,
-    ``overlay`` on top); inputs given by a function taking wildcards are not listed."""
+    ``overlay`` on top); an input function taking wildcards shows as the function, not files."""
     configfiles = [str(REPO / "config.yaml")]
     if overlay:
         (tmp_path / "overlay.yaml").write_text(yaml.safe_dump(overlay))
