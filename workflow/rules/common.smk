@@ -29,6 +29,7 @@ from rbio.reporting.artefacts import (
     METRICS_LONG,
     MLFLOW_RUNS,
     TABLE_FORMATS,
+    learning_curve_figures,
     paper_figures,
     paper_tables,
 )
@@ -434,11 +435,46 @@ def paper_figure_outputs():
     return outputs
 
 
+def learning_curve_entries():
+    """Per trained (variant, split): the training summaries its learning curves are drawn from
+    (GRPO's, and SFT's with sft.enabled)."""
+    return [
+        dict(variant=variant, split=split,
+             grpo=f"results/models/{variant}/{split}/training_summary.json",
+             sft=f"results/sft/{variant}/{split}/training_summary.json" if CFG.sft.enabled else None)
+        for variant, split in CFG.variant_splits()
+    ]  # fmt: skip
+
+
+def learning_curve_inputs():
+    """Every training summary the curves are drawn from (a retrained model redraws them)."""
+    return [
+        path for e in learning_curve_entries() for path in (e["grpo"], e["sft"]) if path
+    ]
+
+
+def learning_curve_outputs(report_marks=True):
+    """Every learning-curve figure file; with ``report_marks`` the PNGs marked for the report
+    with their caption, per split (the PDFs are for the paper)."""
+    outputs = []
+    for figure in learning_curve_figures(CFG.variant_splits()):
+        for name in figure.files(FIGURE_FORMATS):
+            path = f"results/figures/{name}"
+            if report_marks and name.endswith(".png"):
+                caption = f"../report/{figure.caption}"
+                path = report(
+                    path, category="Figures", subcategory=figure.group, caption=caption
+                )
+            outputs.append(path)
+    return outputs
+
+
 def paper_targets():
     return [
         "results/report/run_summary.html",
         *paper_table_files(),
         *paper_figure_files(),
+        *learning_curve_outputs(report_marks=False),
         f"results/tables/{METRICS_LONG}",
         f"results/tables/{MLFLOW_RUNS}",
     ]

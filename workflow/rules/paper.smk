@@ -6,6 +6,7 @@ localrules:
     run_summary,
     paper_tables,
     paper_figures,
+    learning_curves,
     compare_runs,
 
 
@@ -73,6 +74,24 @@ rule paper_figures:
         out_dir=lambda wildcards, output: os.path.dirname(output[0]),
     script:
         "../scripts/paper_figures.py"
+
+
+rule learning_curves:
+    input:
+        # Read through params.entries; declared here so a retrained model redraws its curves.
+        learning_curve_inputs(),
+    output:
+        learning_curve_outputs(),
+        provenance="results/figures/learning_curves.provenance.json",
+    log:
+        "logs/paper/learning_curves.log",
+    conda:
+        "../../envs/evaluation.yaml"
+    params:
+        entries=learning_curve_entries(),
+        out_dir=lambda wildcards, output: os.path.dirname(output[0]),
+    script:
+        "../scripts/learning_curves.py"
 
 
 rule compare_runs:

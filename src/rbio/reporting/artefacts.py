@@ -11,6 +11,8 @@ and its drawing code. Its caption in ``snakemake --report`` is ``workflow/report
 ['loco_per_line_cot', 'composition_ladder_cot', 'cot_vs_nocot']
 >>> sorted({figure.group for figure in paper_figures(["loco_k562"], ["nocot", "cot"])})
 ['CoT vs no CoT', 'Composition ladder', 'Held-out cell lines', 'Metrics, loco_k562']
+>>> [(f.stem, f.group) for f in learning_curve_figures([("TF+GO", "loco_k562")])]
+[('learning_curves_TF+GO_loco_k562', 'Learning curves, loco_k562')]
 """
 
 from __future__ import annotations
@@ -32,17 +34,20 @@ KIND_TITLES: dict[str, str] = {
     "loco_per_line": "Held-out cell lines",
     "composition_ladder": "Composition ladder",
     "cot_vs_nocot": "CoT vs no CoT",
+    "learning_curves": "Learning curves",
 }
 
 
 @dataclass(frozen=True)
 class Artefact:
-    """One table or figure: its file name and what it shows, for which split and prompt style."""
+    """One table or figure: its file name and what it shows, for which split, prompt style and
+    trained variant."""
 
     stem: str  # the file name without its extension
     kind: str  # what it shows (the drawing or table it is)
     split: str | None = None
     prompt: str | None = None
+    variant: str | None = None  # the one trained model it shows (learning curves)
 
     @property
     def group(self) -> str:
@@ -78,3 +83,12 @@ def paper_figures(splits: Sequence[str], prompts: Sequence[str]) -> list[Artefac
         figures.append(Artefact(f"loco_per_line_{p}", "loco_per_line", prompt=p))
         figures.append(Artefact(f"composition_ladder_{p}", "composition_ladder", prompt=p))
     return [*figures, Artefact("cot_vs_nocot", "cot_vs_nocot")]
+
+
+def learning_curve_figures(variant_splits: Sequence[tuple[str, str]]) -> list[Artefact]:
+    """Per trained (variant, split): its training curves, SFT then GRPO (drawn from the training
+    summaries, not the metrics files: a rule of their own, rerun when a model is retrained)."""
+    return [
+        Artefact(f"learning_curves_{v}_{s}", "learning_curves", split=s, variant=v)
+        for v, s in variant_splits
+    ]

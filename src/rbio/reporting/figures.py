@@ -5,18 +5,26 @@
 - ``composition_ladder_{prompt}``: TF -> TF+GO -> TF+GO+MLP -> TF+GO+MLP+EXP, the rungs the
   config declares (one declared but not evaluated is marked "not trained"), one line per split,
   the gene prior as reference;
-- ``cot_vs_nocot``: each model's LOCO-mean metrics with both system prompts side by side.
+- ``cot_vs_nocot``: each model's LOCO-mean metrics with both system prompts side by side;
+- ``learning_curves_{variant}_{split}``: from the training summaries, not the metrics files: the
+  total, per-verifier and format rewards, completion length and the SFT loss against step, SFT
+  then GRPO on one step axis (a dashed line where GRPO starts).
 
 Every metric axis is fixed and labelled (rates [0, 1], MCC [-1, 1]), so figures compare by eye;
 a value that cannot be drawn is marked: "no parseable answer" (the model answered nothing
 readable: its conservative metrics are those of "always no") or "not computable" (undefined,
-e.g. no DE row), never a silent gap.
+e.g. no DE row), never a silent gap; an empty training curve likewise ("no logging window", "no
+SFT stage", "not logged", "not rewarded").
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -25,9 +33,15 @@ matplotlib.use("Agg")  # files only; no display on compute nodes
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from rbio.io import atomic_path  # noqa: E402
-from rbio.reporting.artefacts import FIGURE_FORMATS, Artefact, paper_figures  # noqa: E402
+from rbio.reporting.artefacts import (  # noqa: E402
+    FIGURE_FORMATS,
+    Artefact,
+    learning_curve_figures,
+    paper_figures,
+)
 from rbio.reporting.tables import METRIC_LABELS, for_prompt, for_protocol, model_order  # noqa: E402
 
 BAR_METRICS: tuple[str, ...] = ("f1", "mcc", "tpr", "tnr", "balanced_accuracy")
@@ -316,4 +330,147 @@ def write_figures(
     written: list[Path] = []
     for figure in paper_figures(splits, prompts):
         written += draw[figure.kind](figure, Path(out_dir) / figure.stem)
+    return written
+
+
+# --- learning curves ---------------------------------------------------------------------------
+
+FORMAT_REWARD = "format"  # the format reward's name (rbio.rewards.format): its own panel
+NO_WINDOW = "no logging window"  # the stage ran but logged no point (fewer steps than a window)
+NO_SFT = "no SFT stage"
+NOT_LOGGED = "not logged"  # points exist, none with this quantity
+NOT_REWARDED = "not rewarded"
+GRPO_STARTS = "GRPO starts"
+STAGE_COLOURS = {"sft": "#ff7f0e", "grpo": "#1f77b4"}
+
+
+@dataclass(frozen=True)
+class CurvePanel:
+    """One quantity of a training summary's curve against step."""
+
+    title: str
+    ylabel: str
+    stage: str  # "sft" (its loss_curve) or "grpo" (its reward_curve)
+    key: str  # the field of a curve point
+    limits: tuple[float, float | None]  # fixed y range (None: the data's maximum), widened to fit
+    absent: str = ""  # the mark when the quantity is not expected at all ("" when it is)
+
+
+def curve_panels(grpo: Mapping[str, Any], sft: Mapping[str, Any] | None) -> list[CurvePanel]:
+    """The weighted total reward, each verifier's reward, the format reward, completion length
+    and the SFT loss; rewards on [0, 1] (the total on [0, sum of weights])."""
+    weights = dict(grpo.get("rewards") or {})
+    total = float(sum(weights.values())) or 1.0
+    panels = [CurvePanel("total reward (weighted sum)", "reward", "grpo", "reward", (0.0, total))]
+    panels += [
+        CurvePanel(
+            f"{name} reward (weight {weight:g})",
+            "mean reward",
+            "grpo",
+            f"rewards/{name}/mean",
+            (0.0, 1.0),
+        )
+        for name, weight in weights.items()
+        if name != FORMAT_REWARD
+    ]
+    format_absent = "" if FORMAT_REWARD in weights else NOT_REWARDED
+    return [
+        *panels,
+        CurvePanel(
+            "format reward",
+            "mean reward",
+            "grpo",
+            f"rewards/{FORMAT_REWARD}/mean",
+            (0.0, 1.0),
+            format_absent,
+        ),
+        CurvePanel(
+            "completion length", "mean tokens", "grpo", "completions/mean_length", (0.0, None)
+        ),
+        CurvePanel(
+            "SFT loss",
+            "cross-entropy (answer turn)",
+            "sft",
+            "loss",
+            (0.0, None),
+            "" if sft else NO_SFT,
+        ),
+    ]
+
+
+def _curve_points(
+    panel: CurvePanel, grpo: Mapping[str, Any], sft: Mapping[str, Any] | None
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """(steps on the shared axis, values, the mark when there is nothing to draw)."""
+    if panel.absent:
+        return np.array([]), np.array([]), panel.absent
+    if panel.stage == "sft":
+        curve, offset = (sft or {}).get("loss_curve") or [], 0
+    else:  # GRPO's steps follow SFT's
+        curve, offset = grpo.get("reward_curve") or [], int((sft or {}).get("steps") or 0)
+    points = [
+        (p["step"] + offset, float(p[panel.key]))
+        for p in curve
+        if p.get(panel.key) is not None and math.isfinite(float(p[panel.key]))
+    ]
+    if not points:
+        return np.array([]), np.array([]), NOT_LOGGED if curve else NO_WINDOW
+    steps, values = zip(*points, strict=True)
+    return np.array(steps), np.array(values), ""
+
+
+def _curve_panel(ax, panel: CurvePanel, grpo, sft, end: int) -> None:
+    """One quantity against step on fixed axes; its mark where there is no point to draw."""
+    steps, values, mark = _curve_points(panel, grpo, sft)
+    lower, upper = panel.limits
+    if mark:
+        ax.text(0.5, 0.5, mark, transform=ax.transAxes, ha="center", va="center", fontsize=9,
+                color="#b00000")  # fmt: skip
+    else:
+        ax.plot(steps, values, marker="o", markersize=3, color=STAGE_COLOURS[panel.stage])
+        lower = min(lower, float(values.min()))  # widened, never cut, by data off the range
+        top = float(values.max())
+        upper = top * 1.05 if upper is None else max(upper, top)
+    ax.set_ylim(lower, upper or 1.0)  # no data and no fixed top: an empty [0, 1]
+    ax.set_xlim(0, end)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole
+    if sft:
+        ax.axvline(int(sft.get("steps") or 0), color="black", linestyle="--", linewidth=1,
+                   label=GRPO_STARTS)  # fmt: skip
+    ax.set_title(panel.title, fontsize=10)
+    ax.set_xlabel("step (SFT, then GRPO)" if sft else "GRPO step")
+    ax.set_ylabel(panel.ylabel)
+    ax.grid(alpha=0.3)
+
+
+def learning_curve_figure(grpo: Mapping[str, Any], sft: Mapping[str, Any] | None, title: str):
+    """The figure of one trained model: a panel per ``curve_panels``, one step axis from 0 to
+    the SFT steps plus the GRPO steps."""
+    panels = curve_panels(grpo, sft)
+    end = max(int((sft or {}).get("steps") or 0) + int(grpo.get("steps") or 0), 1)
+    columns = min(3, len(panels))
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.3 * columns, 3.0 * rows), squeeze=False)
+    for ax, panel in zip(axes.flat, panels, strict=False):
+        _curve_panel(ax, panel, grpo, sft, end)
+    for ax in axes.flat[len(panels) :]:
+        ax.axis("off")
+    if sft:
+        axes.flat[0].legend(loc="best", fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def write_learning_curves(entries: Sequence[Mapping[str, Any]], out_dir: str | Path) -> list[Path]:
+    """Every figure of ``learning_curve_figures`` under ``out_dir``; an entry is a trained model:
+    ``variant``, ``split``, ``grpo`` (its training_summary.json) and ``sft`` (SFT's, or None)."""
+    by_model = {(e["variant"], e["split"]): e for e in entries}
+    written: list[Path] = []
+    for figure in learning_curve_figures(list(by_model)):
+        entry = by_model[(figure.variant, figure.split)]
+        grpo = json.loads(Path(entry["grpo"]).read_text())
+        sft = json.loads(Path(entry["sft"]).read_text()) if entry.get("sft") else None
+        title = f"Training curves — {figure.variant}, {figure.split}"
+        written += _save(learning_curve_figure(grpo, sft, title), Path(out_dir) / figure.stem)
     return written
