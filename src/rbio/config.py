@@ -70,6 +70,7 @@ class SplitsConfig:
     single: tuple[str, ...]
     all: bool
     max_test_rows: int | None
+    gene_panel: int | None
 
 
 @dataclass(frozen=True)

@@ -89,6 +89,7 @@ def _splits(splits: Mapping[str, Any], cell_lines: tuple[str, ...]) -> SplitsCon
         single=tuple(splits["single"]),
         all=splits["all"],
         max_test_rows=splits["max_test_rows"],
+        gene_panel=splits["gene_panel"],
     )
 
 

@@ -24,12 +24,17 @@ class ModelPathError(FileNotFoundError):
 
 
 def prepare_base_model(
-    base: str, out_dir: str | Path, corpus_texts: Sequence[str], seed: int
+    base: str,
+    out_dir: str | Path,
+    corpus_texts: Sequence[str],
+    seed: int,
+    gene_symbols: Sequence[str] = (),
 ) -> Path:
-    """Materialise config ``model.base`` in ``out_dir``: "tiny", a local folder, or a hub id."""
+    """Materialise config ``model.base`` in ``out_dir``: "tiny" (its tokenizer trained on
+    ``corpus_texts``, one token per gene symbol), a local folder, or a hub id."""
     out_dir = Path(out_dir)
     if base == "tiny":
-        return build_tiny_model(out_dir, corpus_texts, seed)
+        return build_tiny_model(out_dir, corpus_texts, seed, gene_symbols=gene_symbols)
     local = Path(base)
     if local.is_dir():
         if not (local / "config.json").is_file():

@@ -6,7 +6,7 @@ import pytest
 from rbio.data.genes import HGNC_ALIAS_SHA256
 from rbio.data.ingest import TIDY_COLUMNS, ingest_perturbqa
 from rbio.data.perturbqa import SHA256
-from rbio.data.splits import make_split, subsample_stratified
+from rbio.data.splits import make_split, panel_genes, subsample_stratified
 
 LINES = ["k562", "rpe1", "hepg2", "jurkat"]
 SOURCE_ROWS = {"k562": 157_679, "rpe1": 187_089, "hepg2": 126_889, "jurkat": 142_822}
@@ -137,3 +137,28 @@ def test_split_of_missing_line_is_an_error(tidy):
     table, _ = tidy
     with pytest.raises(ValueError, match="absent from the ingest table"):
         make_split(table[table["cell_line"] != "jurkat"], "loco_jurkat", LINES)
+
+
+def test_gene_panel_restricts_both_sides_and_keeps_every_gene_scorable(tidy):
+    table, _ = tidy
+    train, test, report = make_split(
+        table, "loco_k562", LINES, max_test_rows=512, seed=0, gene_panel=64
+    )
+    panel = report["gene_panel"]
+    assert len(panel) == 64 and panel == sorted(panel)
+    assert set(test["gene"]) == set(panel) and set(train["gene"]) <= set(panel)
+    # Every panel gene keeps both classes after the cap, so per-gene AUROC is defined for each.
+    assert (test.groupby("gene")["label"].nunique() == 2).all()
+    assert 480 <= len(test) <= 560
+    assert (train["cell_line"] != "k562").all() and (test["cell_line"] == "k562").all()
+    again = make_split(table, "loco_k562", LINES, max_test_rows=512, seed=0, gene_panel=64)
+    assert again[2]["gene_panel"] == panel and again[1].equals(test)
+    other = make_split(table, "loco_k562", LINES, max_test_rows=512, seed=1, gene_panel=64)
+    assert other[2]["gene_panel"] != panel
+
+
+def test_gene_panel_larger_than_the_scorable_genes_is_an_error():
+    test = pd.DataFrame({"gene": ["A"] * 4 + ["B"] * 4, "label": [0, 1, 0, 0, 0, 0, 0, 0]})
+    assert panel_genes(test, 1, seed=0) == ["A"]
+    with pytest.raises(ValueError, match="2 genes asked, but only 1 monitored genes"):
+        panel_genes(test, 2, seed=0)

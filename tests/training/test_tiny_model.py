@@ -27,7 +27,9 @@ PROBES = [
 
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory) -> Path:
-    return build_tiny_model(tmp_path_factory.mktemp("models") / "base", TEXTS, seed=0)
+    return build_tiny_model(
+        tmp_path_factory.mktemp("models") / "base", TEXTS, seed=0, gene_symbols=GENES
+    )
 
 
 def test_folder_is_a_complete_safetensors_model(tiny_dir: Path):
@@ -50,6 +52,18 @@ def test_reloaded_tokenizer_encodes_like_the_trained_one(tiny_dir: Path):
         assert auto(text)["input_ids"] == expected
         assert explicit(text)["input_ids"] == expected
         assert auto.decode(expected) == text
+
+
+def test_gene_symbols_are_whole_word_tokens_after_reloading(tiny_dir: Path):
+    _, tokenizer = load_model_and_tokenizer(tiny_dir)
+    for gene in GENES:
+        ids = tokenizer(f"knockdown of {gene}? yes", add_special_tokens=False)["input_ids"]
+        assert tokenizer.convert_tokens_to_ids(gene) in ids, gene
+    # Inside a longer word a symbol is ordinary text: "MYC" in "MYCN" and "TP53" in "TP53BP1".
+    for word, symbol in (("MYCN", "MYC"), ("TP53BP1", "TP53")):
+        ids = tokenizer(f"of {word} in", add_special_tokens=False)["input_ids"]
+        assert tokenizer.convert_tokens_to_ids(symbol) not in ids, word
+        assert tokenizer.decode(ids) == f"of {word} in"
 
 
 def test_special_tokens_chat_template_and_left_padding(tiny_dir: Path):
@@ -84,7 +98,7 @@ def test_generation_runs_batched(tiny_dir: Path):
 def test_same_seed_same_weights(tmp_path: Path, tiny_dir: Path):
     from safetensors.torch import load_file
 
-    again = build_tiny_model(tmp_path / "again", TEXTS, seed=0)
+    again = build_tiny_model(tmp_path / "again", TEXTS, seed=0, gene_symbols=GENES)
     first, second = (
         load_file(tiny_dir / "model.safetensors"),
         load_file(again / "model.safetensors"),

@@ -78,6 +78,7 @@ rule make_split:
     params:
         cell_lines=LINES,
         max_test_rows=CFG.splits.max_test_rows,
+        gene_panel=CFG.splits.gene_panel,
         seed=CFG.seed,
     script:
         "../scripts/make_split.py"

@@ -12,6 +12,7 @@ split(
     cell_lines=snakemake.params.cell_lines,
     max_test_rows=snakemake.params.max_test_rows,
     seed=snakemake.params.seed,
+    gene_panel=snakemake.params.gene_panel,
     out_train=snakemake.output.train,
     out_test=snakemake.output.test,
     out_report=snakemake.output.report,

@@ -13,6 +13,7 @@ def make_split(
     cell_lines: list[str] | tuple[str, ...],
     max_test_rows: int | None = None,
     seed: int = 0,
+    gene_panel: int | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """(train rows, test rows, leak report) of one split of the tidy table.
 
@@ -20,6 +21,10 @@ def make_split(
     ``test`` rows, annotated with whether their (pert, gene) pair and their perturbation occur among
     the training rows, so evaluation can tell transfer from memorisation. ``max_test_rows`` keeps
     a seeded subsample stratified by cell line and label (small presets).
+
+    ``gene_panel`` (small presets) restricts train and test rows to a seeded panel of that many
+    monitored genes (``panel_genes``), so a small model sees each of them many times and every
+    test gene has a per-gene AUROC; the test subsample then also keeps each gene's two classes.
     """
     train_lines, test_lines = split_lines(split, cell_lines)
     missing = sorted(set(train_lines + test_lines) - set(table["cell_line"].unique()))
@@ -39,8 +44,15 @@ def make_split(
     test["pair_seen_elsewhere"] = test_pairs.isin(train_pairs)
     test["pert_seen_elsewhere"] = test["pert"].isin(set(train["pert"]))
     all_test_rows = len(test)
+    strata = ["cell_line", "label"]
+    panel: list[str] | None = None
+    if gene_panel is not None:
+        panel = panel_genes(test, gene_panel, seed)
+        train = train[train["gene"].isin(panel)].reset_index(drop=True)
+        test = test[test["gene"].isin(panel)].reset_index(drop=True)
+        strata = ["cell_line", "gene", "label"]
     if max_test_rows is not None and len(test) > max_test_rows:
-        test = subsample_stratified(test, ["cell_line", "label"], max_test_rows, seed)
+        test = subsample_stratified(test, strata, max_test_rows, seed)
 
     report = {
         "split": split,
@@ -49,6 +61,7 @@ def make_split(
         "train_rows": len(train),
         "test_rows": len(test),
         "test_rows_before_subsampling": all_test_rows,
+        "gene_panel": panel,
         "train_positive_rate": round(float(train["label"].mean()), 4) if len(train) else None,
         "test_positive_rate": round(float(test["label"].mean()), 4) if len(test) else None,
         "test_rows_pair_seen_elsewhere": int(test["pair_seen_elsewhere"].sum()),
@@ -66,6 +79,33 @@ def make_split(
             "pert_seen_elsewhere": int(rows["pert_seen_elsewhere"].sum()),
         }
     return train, test, report
+
+
+# A panel gene has at least this many test rows: per-gene AUROC needs several perturbations.
+MIN_PANEL_TEST_ROWS = 4
+
+
+def panel_genes(test: pd.DataFrame, size: int, seed: int) -> list[str]:
+    """A seeded draw of ``size`` monitored genes whose test rows number at least
+    MIN_PANEL_TEST_ROWS and hold both classes (per-gene AUROC is defined for each); sorted.
+
+    The draw reads the test labels only to know which genes *can* be scored per gene; which of
+    them are drawn is chance, and training never sees a test label.
+    """
+    counts = test.groupby("gene", observed=True)["label"].agg(["size", "sum"])
+    scorable = counts[
+        (counts["size"] >= MIN_PANEL_TEST_ROWS)
+        & (counts["sum"] > 0)
+        & (counts["sum"] < counts["size"])
+    ].index
+    candidates = sorted(map(str, scorable))
+    if len(candidates) < size:
+        raise ValueError(
+            f"splits.gene_panel: {size} genes asked, but only {len(candidates)} monitored genes "
+            f"have >= {MIN_PANEL_TEST_ROWS} test rows with both classes"
+        )
+    chosen = pd.Series(candidates).sample(n=size, random_state=seed)
+    return sorted(chosen)
 
 
 def _same_line_pert_overlap(train: pd.DataFrame, test: pd.DataFrame) -> int:

@@ -91,6 +91,7 @@ def split(
     cell_lines: Sequence[str],
     max_test_rows: int | None,
     seed: int,
+    gene_panel: int | None = None,
     out_train: str,
     out_test: str,
     out_report: str,
@@ -101,6 +102,7 @@ def split(
         tuple(cell_lines),
         max_test_rows=max_test_rows,
         seed=seed,
+        gene_panel=gene_panel,
     )
     write_parquet(train, out_train)
     write_parquet(test, out_test)

@@ -2,7 +2,10 @@
 
 ``build_tiny_model`` writes a random Qwen2-architecture model and a byte-level BPE tokenizer trained
 on the pipeline's own texts (gene symbols, prompt templates), so the whole DAG runs offline in
-minutes; it loads like any hub model (``rbio.models.load_model_and_tokenizer``).
+minutes; it loads like any hub model (``rbio.models.load_model_and_tokenizer``). Every PerturbQA
+gene symbol is one token of its own: BPE would split "TP53" into "TP" "5" "3" (Qwen2's split
+regex isolates digits), and a model this small learns a gene's answer far more easily from one
+embedding than from a spelling.
 
 Why the tokenizer is built the way it is: transformers 5 reloads a folder whose config says
 ``model_type: qwen2`` with ``Qwen2Tokenizer``, which *rebuilds* its normaliser and pre-tokenizer
@@ -96,7 +99,7 @@ def train_tokenizer(corpus_texts: Iterable[str], vocab_size: int = 2048):
     return tokenizer
 
 
-def _wrap_tokenizer(tokenizer_object) -> PreTrainedTokenizerBase:
+def _wrap_tokenizer(tokenizer_object, gene_symbols: Sequence[str] = ()) -> PreTrainedTokenizerBase:
     from tokenizers import AddedToken
     from transformers import PreTrainedTokenizerFast
 
@@ -111,6 +114,10 @@ def _wrap_tokenizer(tokenizer_object) -> PreTrainedTokenizerBase:
         padding_side="left",
     )
     wrapped.add_tokens([AddedToken(tag, special=False, normalized=False) for tag in FORMAT_TAGS])
+    # Whole words only, so a symbol inside a longer word or symbol ("MAX" in "MAXIMUM") stays text.
+    wrapped.add_tokens(
+        [AddedToken(symbol, single_word=True, normalized=False) for symbol in gene_symbols]
+    )
     wrapped.chat_template = CHAT_TEMPLATE
     return wrapped
 
@@ -120,6 +127,7 @@ def build_tiny_model(
     corpus_texts: Sequence[str],
     seed: int,
     *,
+    gene_symbols: Sequence[str] = (),
     hidden_size: int = 64,
     num_layers: int = 2,
     num_heads: int = 4,
@@ -131,10 +139,11 @@ def build_tiny_model(
 
     The folder is a normal Hugging Face model folder (``config.json``, ``model.safetensors``,
     ``generation_config.json``, ``tokenizer.json``, ``tokenizer_config.json`` with the chat
-    template) that ``load_model_and_tokenizer`` and TRL load like any hub model.
+    template) that ``load_model_and_tokenizer`` and TRL load like any hub model. ``gene_symbols``
+    become one token each.
     """
     texts = [text for text in corpus_texts if text]
-    tokenizer = _wrap_tokenizer(train_tokenizer(texts, vocab_size=vocab_size))
+    tokenizer = _wrap_tokenizer(train_tokenizer(texts, vocab_size=vocab_size), gene_symbols)
     model = random_qwen2(
         tokenizer,
         seed,
@@ -195,13 +204,17 @@ def _force_tokenizer_class(path: Path, name: str) -> None:
     path.write_text(json.dumps(settings, indent=2) + "\n")
 
 
-def tokenizer_corpus(perturbqa_parquet: str | Path) -> list[str]:
-    """Texts the tiny tokenizer is trained on: every PerturbQA gene symbol + the prompt texts."""
+def gene_symbols(perturbqa_parquet: str | Path) -> list[str]:
+    """Every gene symbol of the tidy PerturbQA table (perturbed and measured), sorted."""
     import pandas as pd
 
     table = pd.read_parquet(perturbqa_parquet, columns=["pert", "gene"])
-    symbols = sorted(set(table["pert"].astype(str)) | set(table["gene"].astype(str)))
-    return [*prompt_texts(), *symbols]
+    return sorted(set(table["pert"].astype(str)) | set(table["gene"].astype(str)))
+
+
+def tokenizer_corpus(perturbqa_parquet: str | Path) -> list[str]:
+    """Texts the tiny tokenizer is trained on: every PerturbQA gene symbol + the prompt texts."""
+    return [*prompt_texts(), *gene_symbols(perturbqa_parquet)]
 
 
 def prompt_texts() -> list[str]:
