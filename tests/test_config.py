@@ -57,17 +57,28 @@ def test_tiny_preset_overlays_the_paper_config():
     assert config.grpo != read_config(REPO / "config.yaml").grpo
 
 
+def _repeated(overlay, base, path=""):
+    """Keys of ``overlay`` whose value equals ``base``'s (an overlay should not repeat them)."""
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            yield from _repeated(value, base[key], f"{path}{key}.")
+        elif key in base and base[key] == value:
+            yield f"{path}{key}"
+
+
 def test_tiny_preset_holds_only_what_differs_from_the_paper_config():
     paper, tiny = (yaml.safe_load(path.read_text()) for path in (REPO / "config.yaml", TINY))
+    assert list(_repeated(tiny, paper)) == []
 
-    def repeated(overlay, base, path=""):
-        for key, value in overlay.items():
-            if isinstance(value, dict) and isinstance(base.get(key), dict):
-                yield from repeated(value, base[key], f"{path}{key}.")
-            elif key in base and base[key] == value:
-                yield f"{path}{key}"
 
-    assert list(repeated(tiny, paper)) == []
+def test_gene_panel_overlay_loads_on_the_tiny_preset_and_repeats_nothing():
+    panel = REPO / "config" / "tiny_panel.yaml"
+    config = read_config(REPO / "config.yaml", TINY, panel)
+    assert config.splits.gene_panel == 72 and config.splits.max_test_rows is None
+    assert config.sft.enabled and config.evaluation.prompt_styles == ("nocot",)
+    assert read_config(REPO / "config.yaml", TINY).splits.gene_panel is None
+    merged_tiny = yaml.safe_load(TINY.read_text())
+    assert list(_repeated(yaml.safe_load(panel.read_text()), merged_tiny)) == []
 
 
 def test_typed_sections_round_trip_through_rule_params():

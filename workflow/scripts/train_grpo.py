@@ -7,6 +7,7 @@ from pathlib import Path
 from rbio import provenance
 from rbio.config import GrpoConfig, Variant, from_params
 from rbio.training.grpo import GrpoJob, launch
+from rbio.training.mixture import prompt_dirs_of
 from rbio.training.multinode import gpus_per_node
 
 # Everything (this process, C extensions, accelerate's child processes) goes to the rule log.
@@ -24,11 +25,7 @@ job = GrpoJob(
     seed=snakemake.params.seed,
     model_base=snakemake.params.model_base,
     base_model=str(Path(snakemake.input.base).parent),
-    prompt_dirs={
-        key.removeprefix("prompts_"): str(path)
-        for key, path in snakemake.input.items()
-        if key.startswith("prompts_")
-    },
+    prompt_dirs=prompt_dirs_of(snakemake.input),
     out_dir=str(Path(snakemake.output.model).parent),
     checkpoint_dir=snakemake.params.checkpoint_dir,
     processes=gpus_per_node(snakemake.resources),

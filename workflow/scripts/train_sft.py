@@ -5,6 +5,7 @@ from pathlib import Path
 from rbio import provenance
 from rbio.config import SftConfig, Variant, from_params
 from rbio.logs import log_to
+from rbio.training.mixture import prompt_dirs_of
 from rbio.training.sft import SftJob, train_sft
 
 log_to(snakemake.log[0])
@@ -16,11 +17,7 @@ train_sft(
         sft=from_params(SftConfig, snakemake.params.sft),
         seed=snakemake.params.seed,
         base_model=str(Path(snakemake.input.base).parent),
-        prompt_dirs={
-            key.removeprefix("prompts_"): str(path)
-            for key, path in snakemake.input.items()
-            if key.startswith("prompts_")
-        },
+        prompt_dirs=prompt_dirs_of(snakemake.input),
         out_dir=str(Path(snakemake.output.model).parent),
     )
 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas as pd
 
 from rbio.config import split_lines
@@ -58,10 +60,19 @@ def make_split(
         "split": split,
         "train_lines": train_lines,
         "test_lines": test_lines,
-        "train_rows": len(train),
-        "test_rows": len(test),
         "test_rows_before_subsampling": all_test_rows,
         "gene_panel": panel,
+        **leak_counts(train, test, test_lines),
+    }
+    return train, test, report
+
+
+def leak_counts(train: pd.DataFrame, test: pd.DataFrame, test_lines: Sequence[str]) -> dict:
+    """Row counts, class shares and how many test rows' pairs and perturbations training saw
+    (also per test line)."""
+    report = {
+        "train_rows": len(train),
+        "test_rows": len(test),
         "train_positive_rate": round(float(train["label"].mean()), 4) if len(train) else None,
         "test_positive_rate": round(float(test["label"].mean()), 4) if len(test) else None,
         "test_rows_pair_seen_elsewhere": int(test["pair_seen_elsewhere"].sum()),
@@ -78,7 +89,7 @@ def make_split(
             "pair_seen_elsewhere": int(rows["pair_seen_elsewhere"].sum()),
             "pert_seen_elsewhere": int(rows["pert_seen_elsewhere"].sum()),
         }
-    return train, test, report
+    return report
 
 
 # A panel gene has at least this many test rows: per-gene AUROC needs several perturbations.

@@ -30,6 +30,22 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
     "classes", "class_confidences", "keywords", "pert_go_terms", "gene_go_terms",
 )  # fmt: skip
 
+# Named inputs of the training rules: ``prompts_<source>`` (``variant_prompts`` in common.smk).
+PROMPT_INPUT_PREFIX = "prompts_"
+
+
+def prompt_dirs_of(named_inputs: Mapping[str, Any]) -> dict[str, str]:
+    """source -> prompt dataset folder, from a training rule's named inputs ``prompts_<source>``.
+
+    >>> prompt_dirs_of({"base": "m/config.json", "prompts_exp": "results/prompts/exp/all"})
+    {'exp': 'results/prompts/exp/all'}
+    """
+    return {
+        key.removeprefix(PROMPT_INPUT_PREFIX): str(path)
+        for key, path in named_inputs.items()
+        if key.startswith(PROMPT_INPUT_PREFIX)
+    }
+
 
 class PromptDatasetError(FileNotFoundError):
     """A prompt dataset that is missing or lacks a column; the message names the folder."""
