@@ -4,8 +4,8 @@
 on the pipeline's own texts (gene symbols, prompt templates), so the whole DAG runs offline in
 minutes; it loads like any hub model (``rbio.models.load_model_and_tokenizer``). Every PerturbQA
 gene symbol is one token of its own: BPE would split "TP53" into "TP" "5" "3" (Qwen2's split
-regex isolates digits), and a model this small learns a gene's answer far more easily from one
-embedding than from a spelling.
+regex isolates digits), so what a model this small learns about a gene can sit in one embedding
+instead of being composed from a spelling.
 
 Why the tokenizer is built the way it is: transformers 5 reloads a folder whose config says
 ``model_type: qwen2`` with ``Qwen2Tokenizer``, which *rebuilds* its normaliser and pre-tokenizer
