@@ -48,6 +48,12 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=None, help="default: config verifiers.mlp")
     parser.add_argument("--lines", nargs="*", default=None, help="held-out lines (default: all)")
     parser.add_argument("--nested", action="store_true", help="choose the settings per line")
+    parser.add_argument(
+        "--inner",
+        choices=("next", "all"),
+        default="next",
+        help="inner validation: the next line in config order, or each training line in turn",
+    )
     parser.add_argument("--nested-epochs", type=int, nargs="+", default=list(NESTED_EPOCHS))
     parser.add_argument("--nested-dims", type=int, nargs="+", default=list(NESTED_DIMS))
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON")
@@ -107,12 +113,15 @@ def _row(metrics: dict, seconds: float) -> dict:
     }
 
 
-def _evaluate(train, test, grid, lines: list[str], line: str) -> tuple[dict, dict]:
+def _evaluate(train, test, grid, lines: list[str], line: str, inner_mode: str) -> tuple[dict, dict]:
     """Held-out metrics of ``line``, and what the nested selection saw and chose."""
     if len(grid) == 1:
         trained = mlp.train_verifier(train, test, grid[0].embedding, grid[0].settings)
         return mlp.verifier_metrics(test, trained.test_scores, grid[0].settings.threshold), {}
-    inner = selection.inner_validation_line(lines, line)
+    if inner_mode == "all":
+        inner = [other for other in lines if other != line]
+    else:
+        inner = [selection.inner_validation_line(lines, line)]
     nested = selection.nested_selection(train, test, inner, grid)
     print(line, "inner", inner, nested.inner_scores.round(4).to_dict("records"), flush=True)
     records = nested.inner_scores.to_dict("records")
@@ -129,7 +138,7 @@ def main() -> None:
     for line in args.lines or lines:
         train, test, _ = make_split(table, f"loco_{line}", lines)
         started = time.time()
-        metrics, chosen[line] = _evaluate(train, test, grid, lines, line)
+        metrics, chosen[line] = _evaluate(train, test, grid, lines, line, args.inner)
         results[line] = _row(metrics, time.time() - started)
         rounded = {k: round(v, 4) for k, v in results[line].items()}
         print(line, chosen[line].get("chosen", ""), json.dumps(rounded), flush=True)

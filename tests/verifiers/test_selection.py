@@ -71,7 +71,7 @@ def test_selection_never_sees_the_held_out_rows(split, grid, monkeypatch):
         return real(fit_rows, scored_rows, embedding, settings)
 
     monkeypatch.setattr(mlp, "train_verifier", spy)
-    result = selection.nested_selection(train, test, "b", grid)
+    result = selection.nested_selection(train, test, ["b"], grid)
     # One fit per candidate on the other training lines, scored on the inner line ...
     assert calls[:-1] == [({"c", "d"}, {"b"})] * len(grid)
     # ... and only the refit on all training lines scores the held-out line.
@@ -84,4 +84,20 @@ def test_selection_never_sees_the_held_out_rows(split, grid, monkeypatch):
 def test_held_out_rows_among_training_rows_are_refused(split, grid):
     train, test = split
     with pytest.raises(ValueError, match="held-out line"):
-        selection.nested_selection(pd.concat([train, test]), test, "b", grid)
+        selection.nested_selection(pd.concat([train, test]), test, ["b"], grid)
+
+
+def test_leave_one_line_out_inside_the_training_lines(split, grid, monkeypatch):
+    train, test = split
+    calls = []
+    real = mlp.train_verifier
+
+    def spy(fit_rows, scored_rows, embedding, settings):
+        calls.append(set(scored_rows["cell_line"]))
+        assert "a" not in set(fit_rows["cell_line"])
+        return real(fit_rows, scored_rows, embedding, settings)
+
+    monkeypatch.setattr(mlp, "train_verifier", spy)
+    result = selection.nested_selection(train, test, ["b", "c", "d"], grid)
+    assert calls == [{"b"}, {"b"}, {"c"}, {"c"}, {"d"}, {"d"}, {"a"}]
+    assert len(result.inner_scores) == 3 * len(grid)

@@ -45,7 +45,7 @@ class Candidate:
 class NestedResult:
     """The inner scores of every candidate, the one chosen, and its held-out metrics."""
 
-    inner_line: str
+    inner_lines: list[str]
     inner_scores: pd.DataFrame
     chosen: str
     metrics: dict
@@ -62,54 +62,61 @@ def inner_validation_line(lines: Sequence[str], outer_line: str) -> str:
 
 
 def score_candidates(
-    train: pd.DataFrame, inner_line: str, candidates: Sequence[Candidate]
+    train: pd.DataFrame, inner_lines: Sequence[str], candidates: Sequence[Candidate]
 ) -> pd.DataFrame:
-    """Fit each candidate on ``train`` without ``inner_line`` and score ``inner_line``'s rows."""
-    held = train["cell_line"] == inner_line
-    if not held.any() or held.all():
-        raise ValueError(f"inner line {inner_line!r} must be one of several training lines")
-    fit_rows = train[~held].reset_index(drop=True)
-    validation = train[held].reset_index(drop=True)
+    """Per inner line and candidate: fit on ``train`` without that line, score that line's rows."""
     rows = []
-    for candidate in candidates:
-        started = time.time()
-        trained = mlp.train_verifier(fit_rows, validation, candidate.embedding, candidate.settings)
-        overall = mlp.verifier_metrics(
-            validation, trained.test_scores, candidate.settings.threshold
-        )["all"]
-        rows.append(
-            {
-                "candidate": candidate.name,
-                "auroc": overall["auroc"],
-                "auroc_per_gene": overall["auroc_per_gene"],
-                "seconds": round(time.time() - started),
-            }
-        )
+    for inner_line in inner_lines:
+        held = train["cell_line"] == inner_line
+        if not held.any() or held.all():
+            raise ValueError(f"inner line {inner_line!r} must be one of several training lines")
+        fit_rows = train[~held].reset_index(drop=True)
+        validation = train[held].reset_index(drop=True)
+        for candidate in candidates:
+            started = time.time()
+            trained = mlp.train_verifier(
+                fit_rows, validation, candidate.embedding, candidate.settings
+            )
+            overall = mlp.verifier_metrics(
+                validation, trained.test_scores, candidate.settings.threshold
+            )["all"]
+            rows.append(
+                {
+                    "inner_line": inner_line,
+                    "candidate": candidate.name,
+                    "auroc": overall["auroc"],
+                    "auroc_per_gene": overall["auroc_per_gene"],
+                    "seconds": round(time.time() - started),
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def choose(scores: pd.DataFrame, metric: str = SELECTION_METRIC) -> str:
-    """The candidate with the highest ``metric``; ties go to the earlier (cheaper) one."""
-    values = scores[metric].to_numpy(float)
+    """The candidate with the highest ``metric`` (mean over inner lines); ties go to the earlier
+    (cheaper) one."""
+    means = scores.groupby("candidate", sort=False)[metric].mean()
+    values = means.to_numpy(float)
     if len(values) == 0 or all(math.isnan(v) for v in values):
         raise ValueError(f"no candidate has a {metric}: {scores.to_dict('records')}")
     best = max(range(len(values)), key=lambda i: (not math.isnan(values[i]), values[i], -i))
-    return str(scores["candidate"].iloc[best])
+    return str(means.index[best])
 
 
 def nested_selection(
     train: pd.DataFrame,
     test: pd.DataFrame,
-    inner_line: str,
+    inner_lines: Sequence[str],
     candidates: Sequence[Candidate],
 ) -> NestedResult:
-    """Choose on ``train`` alone (inner line ``inner_line``), refit on all of it, score ``test``."""
+    """Choose on ``train`` alone (validated on ``inner_lines``), refit on all of it, score
+    ``test``."""
     mlp.check_training_lines(train, sorted(set(test["cell_line"])), "nested selection")
     if len({candidate.name for candidate in candidates}) != len(candidates):
         raise ValueError(f"candidate names repeat: {[c.name for c in candidates]}")
-    scores = score_candidates(train, inner_line, candidates)
+    scores = score_candidates(train, inner_lines, candidates)
     chosen = choose(scores)
     best = next(candidate for candidate in candidates if candidate.name == chosen)
     trained = mlp.train_verifier(train, test, best.embedding, best.settings)
     metrics = mlp.verifier_metrics(test, trained.test_scores, best.settings.threshold)
-    return NestedResult(inner_line, scores, chosen, metrics)
+    return NestedResult(list(inner_lines), scores, chosen, metrics)
