@@ -172,7 +172,7 @@ def test_ci_overlay_status_checks_work_without_slurmdbd():
 
 
 @pytest.mark.parametrize("profile", ["local", "laptop"])
-def test_local_profiles_serialise_gpu_jobs(profile):
+def test_local_profiles_limit_gpu_jobs(profile):
     content = profile_values.load(PROFILES / profile)
     assert content["executor"] == "local"
     # A global limit on the `gpu` resource the GPU rules declare.
