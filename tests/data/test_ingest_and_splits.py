@@ -151,6 +151,8 @@ def test_gene_panel_restricts_both_sides_and_keeps_every_gene_scorable(tidy):
     assert (test.groupby("gene")["label"].nunique() == 2).all()
     assert 480 <= len(test) <= 560
     assert (train["cell_line"] != "k562").all() and (test["cell_line"] == "k562").all()
+    # "Seen" means seen among the rows the split trains on, the panel's.
+    assert test["pert_seen_elsewhere"].equals(test["pert"].isin(set(train["pert"])))
     again = make_split(table, "loco_k562", LINES, max_test_rows=512, seed=0, gene_panel=64)
     assert again[2]["gene_panel"] == panel and again[1].equals(test)
     other = make_split(table, "loco_k562", LINES, max_test_rows=512, seed=1, gene_panel=64)

@@ -40,11 +40,6 @@ def make_split(
     test = table[table["cell_line"].isin(test_lines) & (table["split"] == "test")].reset_index(
         drop=True
     )
-
-    train_pairs = pd.MultiIndex.from_frame(train[["pert", "gene"]].astype(str))
-    test_pairs = pd.MultiIndex.from_frame(test[["pert", "gene"]].astype(str))
-    test["pair_seen_elsewhere"] = test_pairs.isin(train_pairs)
-    test["pert_seen_elsewhere"] = test["pert"].isin(set(train["pert"]))
     all_test_rows = len(test)
     strata = ["cell_line", "label"]
     panel: list[str] | None = None
@@ -53,6 +48,12 @@ def make_split(
         train = train[train["gene"].isin(panel)].reset_index(drop=True)
         test = test[test["gene"].isin(panel)].reset_index(drop=True)
         strata = ["cell_line", "gene", "label"]
+
+    # "Seen" against the training rows the split keeps (with a panel: the panel's rows).
+    train_pairs = pd.MultiIndex.from_frame(train[["pert", "gene"]].astype(str))
+    test_pairs = pd.MultiIndex.from_frame(test[["pert", "gene"]].astype(str))
+    test["pair_seen_elsewhere"] = test_pairs.isin(train_pairs)
+    test["pert_seen_elsewhere"] = test["pert"].isin(set(train["pert"]))
     if max_test_rows is not None and len(test) > max_test_rows:
         test = subsample_stratified(test, strata, max_test_rows, seed)
 
