@@ -411,28 +411,35 @@ def paper_table_outputs():
     return outputs
 
 
-def paper_figure_files():
-    """Every figure file the paper_figures rule writes (rbio.reporting.artefacts)."""
-    figures = paper_figures(evaluated_splits(), CFG.evaluation.prompt_styles)
-    return [
-        f"results/figures/{name}" for f in figures for name in f.files(FIGURE_FORMATS)
-    ]
-
-
-def paper_figure_outputs():
-    """paper_figure_files(), the PNGs marked for the report with the caption of their kind
-    (the PDFs are for the paper)."""
+def figure_outputs(figures, report_marks=True):
+    """The files of ``figures`` (rbio.reporting.artefacts); with ``report_marks`` the PNGs marked
+    for the report with the caption of their kind (the PDFs are for the paper)."""
     outputs = []
-    for figure in paper_figures(evaluated_splits(), CFG.evaluation.prompt_styles):
+    for figure in figures:
         for name in figure.files(FIGURE_FORMATS):
             path = f"results/figures/{name}"
-            if name.endswith(".png"):
+            if report_marks and name.endswith(".png"):
                 caption = f"../report/{figure.caption}"
                 path = report(
                     path, category="Figures", subcategory=figure.group, caption=caption
                 )
             outputs.append(path)
     return outputs
+
+
+def paper_figure_files():
+    """Every figure file the paper_figures rule writes."""
+    return figure_outputs(
+        paper_figures(evaluated_splits(), CFG.evaluation.prompt_styles),
+        report_marks=False,
+    )
+
+
+def paper_figure_outputs():
+    """paper_figure_files(), marked for the report."""
+    return figure_outputs(
+        paper_figures(evaluated_splits(), CFG.evaluation.prompt_styles)
+    )
 
 
 def learning_curve_entries():
@@ -454,19 +461,8 @@ def learning_curve_inputs():
 
 
 def learning_curve_outputs(report_marks=True):
-    """Every learning-curve figure file; with ``report_marks`` the PNGs marked for the report
-    with their caption, per split (the PDFs are for the paper)."""
-    outputs = []
-    for figure in learning_curve_figures(CFG.variant_splits()):
-        for name in figure.files(FIGURE_FORMATS):
-            path = f"results/figures/{name}"
-            if report_marks and name.endswith(".png"):
-                caption = f"../report/{figure.caption}"
-                path = report(
-                    path, category="Figures", subcategory=figure.group, caption=caption
-                )
-            outputs.append(path)
-    return outputs
+    """Every learning-curve figure file (marked for the report unless ``report_marks`` is off)."""
+    return figure_outputs(learning_curve_figures(CFG.variant_splits()), report_marks)
 
 
 def paper_targets():
