@@ -122,3 +122,45 @@ def test_sft_trainer_runs_two_steps_and_writes_a_model(tiny_model_dir, exp_promp
     assert json.loads((out / "training_summary.json").read_text())["steps"] == 2
     assert not list(Path(out.parent).glob(".tmp-*")), "written atomically"
     load_model_and_tokenizer(out)  # loads like any model folder (GRPO starts from it)
+
+
+def test_cpu_completion_loss_equals_trls_loss(tiny_model_dir, exp_prompts, tmp_path):
+    """The CPU path's loss is TRL's number: same batch, same model, with and without the
+    gradient-accumulation denominator."""
+    import torch
+    from trl import SFTTrainer
+
+    from rbio.models import load_model_and_tokenizer
+    from rbio.training.completion_loss import completion_nll
+    from rbio.training.sft import SFT_COLUMNS, sft_arguments
+
+    cfg = tiny_config()
+    job = SftJob(
+        variant=cfg.variants["EXP"],
+        split="loco_k562",
+        sft=SftConfig({**cfg.sft, "enabled": True, "per_device_train_batch_size": 4}),
+        seed=cfg.seed,
+        base_model=str(tiny_model_dir),
+        prompt_dirs={"exp": str(exp_prompts)},
+        out_dir=str(tmp_path / "unused"),
+    )
+    model, tokenizer = load_model_and_tokenizer(job.base_model, dtype=torch.float32)
+    dataset, _ = sft_dataset(job.prompt_dirs, job.variant, job.seed)
+    trainer = SFTTrainer(
+        model=model,
+        args=sft_arguments(job, str(tmp_path / "scratch"), cuda=False),
+        train_dataset=dataset.select_columns(list(SFT_COLUMNS)),
+        processing_class=tokenizer,
+    )
+    batch = next(iter(trainer.get_train_dataloader()))
+    scored = int((batch["labels"][:, 1:] != -100).sum())
+    prompt_positions = int((batch["labels"] == -100).sum())
+    assert 0 < scored < prompt_positions, "completion-only: the prompt carries no loss"
+    with torch.no_grad():
+        trl_loss = trainer.model(**batch, fused_lm_head=True).loss
+        ours = completion_nll(trainer.model, batch)
+        trl_accumulated = trainer.model(**batch, fused_lm_head=True, num_items_in_batch=3 * scored)
+        ours_accumulated = completion_nll(trainer.model, batch, num_items_in_batch=3 * scored)
+    torch.testing.assert_close(ours, trl_loss, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(ours_accumulated, trl_accumulated.loss, rtol=1e-5, atol=1e-6)
+    assert ours_accumulated.item() == pytest.approx(ours.item() / 3, rel=1e-5)

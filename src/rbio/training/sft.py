@@ -16,7 +16,8 @@ completion built only from what that row's verifier may see:
   otherwise whether the two genes share a term: the GO verifier knows no label.
 
 TRL's ``SFTTrainer`` trains on (prompt, completion) pairs with the loss on the completion (the
-assistant turn) only. The model folder is written atomically like the GRPO stage's: safetensors
+assistant turn) only; off CUDA the same loss is computed on the completion positions alone
+(``rbio.training.completion_loss``: TRL would project the whole prompt). The model folder is written atomically like the GRPO stage's: safetensors
 weights, tokenizer, ``trainer_state.json`` (the loss curve) and ``training_summary.json``.
 """
 
@@ -172,6 +173,7 @@ def train_sft(job: SftJob) -> dict[str, Any]:
     from trl import SFTTrainer
 
     from rbio.models import load_model_and_tokenizer
+    from rbio.training.completion_loss import CompletionLossSFTTrainer
 
     cuda = torch.cuda.is_available()
     if job.sft["bf16"] and not cuda:
@@ -184,7 +186,9 @@ def train_sft(job: SftJob) -> dict[str, Any]:
     model, tokenizer = load_model_and_tokenizer(job.base_model, dtype=torch.float32)
     dataset, mixture = sft_dataset(job.prompt_dirs, job.variant, job.seed)
     with tempfile.TemporaryDirectory(prefix="sft-") as scratch:
-        trainer = SFTTrainer(
+        # Off CUDA, TRL's loss projects the whole prompt through the LM head (completion_loss).
+        trainer_class = SFTTrainer if cuda else CompletionLossSFTTrainer
+        trainer = trainer_class(
             model=model,
             args=sft_arguments(job, scratch, cuda),
             train_dataset=dataset.select_columns(list(SFT_COLUMNS)),
