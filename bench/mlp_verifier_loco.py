@@ -166,7 +166,7 @@ def main() -> None:
     grid = _candidates(config, propagated, args)
     results, chosen = {}, {}
     for line in args.lines or lines:
-        train, test, _ = make_split(table, f"loco_{line}", lines)
+        train, test, *_ = make_split(table, f"loco_{line}", lines)
         started = time.time()
         metrics, chosen[line] = _evaluate(train, test, grid, lines, line, args.inner)
         results[line] = _row(metrics, time.time() - started)

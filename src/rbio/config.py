@@ -71,6 +71,7 @@ class SplitsConfig:
     all: bool
     max_test_rows: int | None
     gene_panel: int | None
+    validation_rows: int | None
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,7 @@ GRPO_PIPELINE_KEYS: tuple[str, ...] = (
     "deepspeed_config",
     "global_prompts_per_step",
     "checkpoint_every_minutes",
+    "heldout_every_steps",
 )
 
 
@@ -220,7 +222,7 @@ class GrpoConfig(TrainerSection):
 
 # Keys of config `sft` that the pipeline handles itself; every other key is an argument of TRL's
 # SFTConfig, passed through as the config gives it.
-SFT_PIPELINE_KEYS: tuple[str, ...] = ("enabled",)
+SFT_PIPELINE_KEYS: tuple[str, ...] = ("enabled", "heldout_every_steps")
 
 
 class SftConfig(TrainerSection):

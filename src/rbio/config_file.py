@@ -90,6 +90,7 @@ def _splits(splits: Mapping[str, Any], cell_lines: tuple[str, ...]) -> SplitsCon
         all=splits["all"],
         max_test_rows=splits["max_test_rows"],
         gene_panel=splits["gene_panel"],
+        validation_rows=splits["validation_rows"],
     )
 
 

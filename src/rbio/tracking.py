@@ -257,6 +257,32 @@ def log_evaluation_results(
         client.log_artifact(run_id, str(path))
 
 
+def log_step_metrics(
+    run_id: str, step: int, metrics: Mapping[str, float], *, tracking_uri: str
+) -> None:
+    """Log metrics at a training step on an existing run (values computed outside TRL's logs)."""
+    import time
+
+    import mlflow
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    values = [Metric(key, float(value), now, step) for key, value in metrics.items()]
+    mlflow.MlflowClient(tracking_uri).log_batch(run_id, metrics=values)
+
+
+def log_run_files(
+    run_id: str, paths: Sequence[str | Path], *, tracking_uri: str, folder: str
+) -> None:
+    """Add files to an existing run's artifacts under ``folder`` (a figure drawn after the run
+    ended, e.g. a model's learning curves)."""
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri)
+    for path in paths:
+        client.log_artifact(run_id, str(path), artifact_path=folder)
+
+
 @contextlib.contextmanager
 def open_store(tracking_uri: str, experiment: str) -> Iterator[str]:
     """Point MLflow at a store and an experiment (created if new) and hold the store lock while

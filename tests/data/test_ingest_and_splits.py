@@ -86,7 +86,7 @@ def test_ingest_records_the_verified_digests(tidy):
 @pytest.mark.parametrize("held_out", LINES)
 def test_loco_split_never_trains_on_the_held_out_line(tidy, held_out):
     table, _ = tidy
-    train, test, report = make_split(table, f"loco_{held_out}", LINES)
+    train, test, _, report = make_split(table, f"loco_{held_out}", LINES)
     assert held_out not in set(train["cell_line"])
     assert set(test["cell_line"]) == {held_out}
     assert (train["split"] == "train").all() and (test["split"] == "test").all()
@@ -107,11 +107,11 @@ def test_loco_split_never_trains_on_the_held_out_line(tidy, held_out):
 
 def test_single_and_all_splits(tidy):
     table, _ = tidy
-    train, test, report = make_split(table, "single_rpe1", LINES)
+    train, test, _, report = make_split(table, "single_rpe1", LINES)
     assert set(train["cell_line"]) == set(test["cell_line"]) == {"rpe1"}
     assert not test["pert_seen_elsewhere"].any()  # PerturbQA splits each line by perturbation
     assert report["test_rows"] == 37_942
-    train, test, _ = make_split(table, "all", LINES)
+    train, test, *_ = make_split(table, "all", LINES)
     assert len(train) == (table["split"] == "train").sum()
     assert len(test) == (table["split"] == "test").sum()
 
@@ -141,7 +141,7 @@ def test_split_of_missing_line_is_an_error(tidy):
 
 def test_gene_panel_restricts_both_sides_and_keeps_every_gene_scorable(tidy):
     table, _ = tidy
-    train, test, report = make_split(
+    train, test, _, report = make_split(
         table, "loco_k562", LINES, max_test_rows=512, seed=0, gene_panel=64
     )
     panel = report["gene_panel"]
@@ -154,9 +154,37 @@ def test_gene_panel_restricts_both_sides_and_keeps_every_gene_scorable(tidy):
     # "Seen" means seen among the rows the split trains on, the panel's.
     assert test["pert_seen_elsewhere"].equals(test["pert"].isin(set(train["pert"])))
     again = make_split(table, "loco_k562", LINES, max_test_rows=512, seed=0, gene_panel=64)
-    assert again[2]["gene_panel"] == panel and again[1].equals(test)
+    assert again.report["gene_panel"] == panel and again.test.equals(test)
     other = make_split(table, "loco_k562", LINES, max_test_rows=512, seed=1, gene_panel=64)
-    assert other[2]["gene_panel"] != panel
+    assert other.report["gene_panel"] != panel
+
+
+def test_validation_rows_are_held_out_of_training_and_seen_flags_follow(tidy):
+    """Validation rows come from the training lines' train rows, leave training, and a test row
+    seen only among them counts as unseen."""
+    table, _ = tidy
+    plain = make_split(table, "loco_k562", LINES, gene_panel=64, seed=0)
+    split = make_split(table, "loco_k562", LINES, gene_panel=64, seed=0, validation_rows=300)
+    key = ["cell_line", "pert", "gene"]
+    assert 290 <= len(split.validation) <= 310
+    assert split.report["validation_rows"] == len(split.validation)
+    assert len(split.train) + len(split.validation) == len(plain.train)
+    assert split.validation.merge(split.train, on=key).empty
+    assert split.validation.merge(plain.train, on=key).shape[0] == len(split.validation)
+    assert (split.validation["cell_line"] != "k562").all()
+    assert split.validation["label"].nunique() == 2 and set(split.validation["cell_line"]) == {
+        "rpe1",
+        "hepg2",
+        "jurkat",
+    }
+    assert split.test["pert_seen_elsewhere"].equals(
+        split.test["pert"].isin(set(split.train["pert"]))
+    )
+    flags = ["pair_seen_elsewhere", "pert_seen_elsewhere"]
+    assert plain.validation.empty
+    assert split.test.drop(columns=flags).equals(plain.test.drop(columns=flags))
+    again = make_split(table, "loco_k562", LINES, gene_panel=64, seed=0, validation_rows=300)
+    assert again.validation.equals(split.validation)
 
 
 def test_gene_panel_larger_than_the_scorable_genes_is_an_error():

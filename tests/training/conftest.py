@@ -142,3 +142,16 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 @pytest.fixture
 def exp_prompts(tmp_path) -> Path:
     return save_prompts(tmp_path / "prompts" / "exp" / "loco_k562", prompt_rows("exp"))
+
+
+@pytest.fixture
+def validation_rows(tmp_path) -> Path:
+    """A split's validation.parquet: training-line rows of both classes, as make_split writes."""
+    import pandas as pd
+
+    path = tmp_path / "splits" / "loco_k562" / "validation.parquet"
+    path.parent.mkdir(parents=True)
+    pairs = [*PAIRS, ("ZNF217", "TP53", 1), ("HBG2", "RPL3", 0)]
+    frame = pd.DataFrame(pairs, columns=["pert", "gene", "label"]).assign(cell_line="rpe1")
+    frame.to_parquet(path)
+    return path

@@ -45,11 +45,13 @@ def test_go_variants_runs_are_tagged_with_the_go_composition(tmp_path):
     assert "go_composition" not in training_run_tags(grpo_job(cfg, tmp_path, tmp_path, tmp_path))
 
 
-def test_job_writes_model_summary_and_one_tagged_mlflow_run(tmp_path, tiny_model_dir, exp_prompts):
+def test_job_writes_model_summary_and_one_tagged_mlflow_run(
+    tmp_path, tiny_model_dir, exp_prompts, validation_rows
+):
     from safetensors.torch import load_file
 
-    cfg = tiny_config(max_steps=4, save_steps=2, logging_steps=2)
-    job = make_job(tmp_path, tiny_model_dir, exp_prompts, cfg)
+    cfg = tiny_config(max_steps=4, save_steps=2, logging_steps=2, heldout_every_steps=3)
+    job = make_job(tmp_path, tiny_model_dir, exp_prompts, cfg, validation=str(validation_rows))
     summary = train_grpo(job, reward_factory=stand_in_rewards)
 
     out = Path(job.out_dir)
@@ -61,6 +63,11 @@ def test_job_writes_model_summary_and_one_tagged_mlflow_run(tmp_path, tiny_model
     assert {"rewards/format/mean", "rewards/answer/std", "frac_reward_zero_std"} <= set(
         summary["reward_curve"][0]
     )
+    # Held-out answers before the first step, every 3 steps and at the last.
+    assert [p["step"] for p in summary["heldout_curve"]] == [0, 3, 4]
+    for point in summary["heldout_curve"]:
+        assert 0 <= point["heldout/accuracy"] <= 1 and 0 <= point["heldout/unparseable"] <= 1
+        assert 0 <= point["heldout/auroc"] <= 1
 
     before, after = (
         load_file(tiny_model_dir / "model.safetensors"),
@@ -77,7 +84,7 @@ def test_job_writes_model_summary_and_one_tagged_mlflow_run(tmp_path, tiny_model
         "EXP", "loco_k562", str(cfg.seed), "train")  # fmt: skip
     assert run["tags.provenance_digest"] == "test-digest"
     for metric in ("rewards/mention/mean", "frac_reward_zero_std", "completions/mean_length",
-                   "reward_failures/answer", "reward_failures_total"):  # fmt: skip
+                   "reward_failures/answer", "reward_failures_total", "heldout/accuracy"):  # fmt: skip
         assert f"metrics.{metric}" in runs.columns, metric
     # What tells variants apart in MLflow's compare view, and the job's settings as an artifact.
     expected = {"variant": "EXP", "base_model": cfg.model_base, "source/exp/weight": "1.0",

@@ -100,11 +100,15 @@ def test_sft_set_is_the_grpo_training_set_with_completions(tmp_path):
     assert answers == ["yes" if y else "no" for y in grpo["label"]]
 
 
-def test_sft_trainer_runs_two_steps_and_writes_a_model(tiny_model_dir, exp_prompts, tmp_path):
+def test_sft_trainer_runs_two_steps_and_writes_a_model(
+    tiny_model_dir, exp_prompts, validation_rows, tmp_path
+):
     from rbio.models import load_model_and_tokenizer
 
     cfg = tiny_config()
-    settings = SftConfig({**cfg.sft, "enabled": True, "max_steps": 2, "logging_steps": 1})
+    settings = SftConfig(
+        {**cfg.sft, "enabled": True, "max_steps": 2, "logging_steps": 1, "heldout_every_steps": 1}
+    )
     out = tmp_path / "sft" / "EXP" / "loco_k562"
     summary = train_sft(
         SftJob(
@@ -115,9 +119,12 @@ def test_sft_trainer_runs_two_steps_and_writes_a_model(tiny_model_dir, exp_promp
             base_model=str(tiny_model_dir),
             prompt_dirs={"exp": str(exp_prompts)},
             out_dir=str(out),
+            validation=str(validation_rows),
+            heldout_max_new_tokens=16,
         )
     )
     assert summary["steps"] == 2 and len(summary["loss_curve"]) == 2
+    assert [point["step"] for point in summary["heldout_curve"]] == [0, 1, 2]
     assert (out / "model.safetensors").is_file() and (out / "config.json").is_file()
     assert json.loads((out / "training_summary.json").read_text())["steps"] == 2
     assert not list(Path(out.parent).glob(".tmp-*")), "written atomically"

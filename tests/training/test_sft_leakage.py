@@ -99,7 +99,7 @@ def assert_no_held_out_row(dataset, held_out: list[str], test_keys: set[tuple[st
 
 @pytest.mark.parametrize("split", [f"loco_{line}" for line in CFG.splits.loco])
 def test_no_held_out_row_reaches_sft_or_grpo(table, split, tmp_path):
-    train, test, report = make_split(table, split, CFG.data.cell_lines)
+    train, test, _, report = make_split(table, split, CFG.data.cell_lines)
     held_out = report["test_lines"]
     test_keys = {
         (cell_line_name(c), p, g)

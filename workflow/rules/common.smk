@@ -271,19 +271,29 @@ def variant_prompts(wildcards):
 
 
 def grpo_inputs(wildcards):
-    """The model GRPO starts from (the SFT model with sft.enabled, else the base model) and one
-    prompt dataset per source of the variant."""
+    """The model GRPO starts from (the SFT model with sft.enabled, else the base model), the
+    variant's prompt datasets (one per source) and the split's validation rows."""
     check_local_machine()
     if CFG.sft.enabled:
         base = f"results/sft/{wildcards.variant}/{wildcards.split}/config.json"
     else:
         base = "results/models/base/config.json"
-    return {"base": base, **variant_prompts(wildcards)}
+    return {"base": base, **variant_prompts(wildcards), **validation_rows(wildcards)}
 
 
 def sft_inputs(wildcards):
-    """The base model and the variant's prompt datasets (the SFT set is its GRPO training set)."""
-    return {"base": "results/models/base/config.json", **variant_prompts(wildcards)}
+    """The base model, the variant's prompt datasets (the SFT set is its GRPO training set) and
+    the split's held-out validation rows."""
+    return {
+        "base": "results/models/base/config.json",
+        **variant_prompts(wildcards),
+        **validation_rows(wildcards),
+    }
+
+
+def validation_rows(wildcards):
+    """The split's training-line rows held out of training, answered during training."""
+    return {"validation": f"results/splits/{wildcards.split}/validation.parquet"}
 
 
 # --- evaluate ----------------------------------------------------------------------------------
@@ -444,19 +454,23 @@ def paper_figure_outputs():
 
 def learning_curve_entries():
     """Per trained (variant, split): the training summaries its learning curves are drawn from
-    (GRPO's, and SFT's with sft.enabled)."""
+    (GRPO's; SFT's with sft.enabled) and its run.json (where they are logged)."""
     return [
         dict(variant=variant, split=split,
              grpo=f"results/models/{variant}/{split}/training_summary.json",
+             run=f"results/models/{variant}/{split}/run.json",
              sft=f"results/sft/{variant}/{split}/training_summary.json" if CFG.sft.enabled else None)
         for variant, split in CFG.variant_splits()
     ]  # fmt: skip
 
 
 def learning_curve_inputs():
-    """Every training summary the curves are drawn from (a retrained model redraws them)."""
+    """Every file the curves are drawn from or logged by (a retrained model redraws them)."""
     return [
-        path for e in learning_curve_entries() for path in (e["grpo"], e["sft"]) if path
+        path
+        for e in learning_curve_entries()
+        for path in (e["grpo"], e["sft"], e["run"])
+        if path
     ]
 
 

@@ -67,6 +67,7 @@ rule make_split:
     output:
         train="results/splits/{split}/train.parquet",
         test="results/splits/{split}/test.parquet",
+        validation="results/splits/{split}/validation.parquet",
         report="results/splits/{split}/leak_report.json",
         provenance="results/splits/{split}/provenance.json",
     log:
@@ -79,6 +80,7 @@ rule make_split:
         cell_lines=LINES,
         max_test_rows=CFG.splits.max_test_rows,
         gene_panel=CFG.splits.gene_panel,
+        validation_rows=CFG.splits.validation_rows,
         seed=CFG.seed,
     script:
         "../scripts/make_split.py"

@@ -21,5 +21,7 @@ rule train_sft:
         sft=as_params(CFG.sft),
         variant=variant_settings,
         seed=CFG.seed,
+        # Held-out answers are as long as the completions GRPO then trains on.
+        heldout_max_new_tokens=CFG.grpo["max_completion_length"],
     script:
         "../scripts/train_sft.py"

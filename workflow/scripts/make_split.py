@@ -13,8 +13,10 @@ split(
     max_test_rows=snakemake.params.max_test_rows,
     seed=snakemake.params.seed,
     gene_panel=snakemake.params.gene_panel,
+    validation_rows=snakemake.params.validation_rows,
     out_train=snakemake.output.train,
     out_test=snakemake.output.test,
+    out_validation=snakemake.output.validation,
     out_report=snakemake.output.report,
 )
 record.write(snakemake.output.provenance)

@@ -30,6 +30,7 @@ job = GrpoJob(
     checkpoint_dir=snakemake.params.checkpoint_dir,
     processes=gpus_per_node(snakemake.resources),
     tags=record.tags(),
+    validation=snakemake.input.validation,
 )
 # grpo.deepspeed_config is relative to the workflow root (two folders above this script).
 launch(

@@ -19,6 +19,8 @@ train_sft(
         base_model=str(Path(snakemake.input.base).parent),
         prompt_dirs=prompt_dirs_of(snakemake.input),
         out_dir=str(Path(snakemake.output.model).parent),
+        validation=snakemake.input.validation,
+        heldout_max_new_tokens=snakemake.params.heldout_max_new_tokens,
     )
 )
 record.write(snakemake.output.provenance)

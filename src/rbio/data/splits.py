@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import pandas as pd
 
 from rbio.config import split_lines
+
+
+class Split(NamedTuple):
+    """One split's rows: training, test, held-out validation (training lines), and its report."""
+
+    train: pd.DataFrame
+    test: pd.DataFrame
+    validation: pd.DataFrame
+    report: dict
 
 
 def make_split(
@@ -16,8 +26,9 @@ def make_split(
     max_test_rows: int | None = None,
     seed: int = 0,
     gene_panel: int | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """(train rows, test rows, leak report) of one split of the tidy table.
+    validation_rows: int | None = None,
+) -> Split:
+    """Train, test and validation rows and the leak report of one split of the tidy table.
 
     Training rows are the training lines' PerturbQA ``train`` rows; test rows are the test lines'
     ``test`` rows, annotated with whether their (pert, gene) pair and their perturbation occur among
@@ -48,6 +59,7 @@ def make_split(
         train = train[train["gene"].isin(panel)].reset_index(drop=True)
         test = test[test["gene"].isin(panel)].reset_index(drop=True)
         strata = ["cell_line", "gene", "label"]
+    train, validation = hold_out(train, validation_rows, seed)
 
     # "Seen" against the training rows the split keeps (with a panel: the panel's rows).
     train_pairs = pd.MultiIndex.from_frame(train[["pert", "gene"]].astype(str))
@@ -63,9 +75,10 @@ def make_split(
         "test_lines": test_lines,
         "test_rows_before_subsampling": all_test_rows,
         "gene_panel": panel,
+        "validation_rows": len(validation),
         **leak_counts(train, test, test_lines),
     }
-    return train, test, report
+    return Split(train, test, validation, report)
 
 
 def leak_counts(train: pd.DataFrame, test: pd.DataFrame, test_lines: Sequence[str]) -> dict:
@@ -91,6 +104,14 @@ def leak_counts(train: pd.DataFrame, test: pd.DataFrame, test_lines: Sequence[st
             "pert_seen_elsewhere": int(rows["pert_seen_elsewhere"].sum()),
         }
     return report
+
+
+def hold_out(train: pd.DataFrame, rows: int | None, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(training rows left, about ``rows`` validation rows drawn stratified by line and label)."""
+    if not rows:
+        return train, train.iloc[:0]
+    held_out = train.index.isin(stratified_draw(train, ["cell_line", "label"], rows, seed))
+    return train[~held_out].reset_index(drop=True), train[held_out].reset_index(drop=True)
 
 
 # A panel gene has at least this many test rows: per-gene AUROC needs several perturbations.
@@ -128,11 +149,17 @@ def _same_line_pert_overlap(train: pd.DataFrame, test: pd.DataFrame) -> int:
     )
 
 
-def subsample_stratified(frame: pd.DataFrame, by: list[str], limit: int, seed: int) -> pd.DataFrame:
-    """About ``limit`` rows keeping each group's share (every non-empty group keeps >= 1 row)."""
-    fraction = limit / len(frame)
+def stratified_draw(frame: pd.DataFrame, by: list[str], limit: int, seed: int) -> pd.Index:
+    """The index of about ``limit`` rows keeping each group's share (every non-empty group keeps
+    >= 1 row), sorted."""
+    fraction = min(1.0, limit / len(frame)) if len(frame) else 0.0
     parts = [
-        group.sample(n=max(1, round(len(group) * fraction)), random_state=seed)
+        group.sample(n=max(1, round(len(group) * fraction)), random_state=seed).index
         for _, group in frame.groupby(by, sort=True, observed=True)
     ]
-    return pd.concat(parts).sort_index().reset_index(drop=True)
+    return parts[0].append(parts[1:]).sort_values() if parts else frame.index[:0]
+
+
+def subsample_stratified(frame: pd.DataFrame, by: list[str], limit: int, seed: int) -> pd.DataFrame:
+    """About ``limit`` rows keeping each group's share (every non-empty group keeps >= 1 row)."""
+    return frame.loc[stratified_draw(frame, by, limit, seed)].reset_index(drop=True)

@@ -92,22 +92,29 @@ def split(
     max_test_rows: int | None,
     seed: int,
     gene_panel: int | None = None,
+    validation_rows: int | None = None,
     out_train: str,
     out_test: str,
+    out_validation: str,
     out_report: str,
 ) -> None:
-    train, test, report = make_split(
+    train, test, validation, report = make_split(
         pd.read_parquet(table_path),
         split_name,
         tuple(cell_lines),
         max_test_rows=max_test_rows,
         seed=seed,
         gene_panel=gene_panel,
+        validation_rows=validation_rows,
     )
     write_parquet(train, out_train)
     write_parquet(test, out_test)
+    write_parquet(validation, out_validation)
     write_json(out_report, report)
-    log.info("%s: %d train rows, %d test rows", split_name, len(train), len(test))
+    log.info(
+        "%s: %d train rows, %d test rows, %d validation rows",
+        split_name, len(train), len(test), len(validation),
+    )  # fmt: skip
 
 
 def prompts(

@@ -340,8 +340,10 @@ NO_WINDOW = "no logging window"  # the stage ran but logged no point (fewer step
 NO_SFT = "no SFT stage"
 NOT_LOGGED = "not logged"  # points exist, none with this quantity
 NOT_REWARDED = "not rewarded"
+NOT_ANSWERED = "no held-out answers\n(heldout_every_steps 0 or no validation rows)"
 GRPO_STARTS = "GRPO starts"
 STAGE_COLOURS = {"sft": "#ff7f0e", "grpo": "#1f77b4"}
+HELDOUT_ACCURACY = "heldout/accuracy"  # rbio.training.heldout
 
 
 @dataclass(frozen=True)
@@ -350,15 +352,16 @@ class CurvePanel:
 
     title: str
     ylabel: str
-    stage: str  # "sft" (its loss_curve) or "grpo" (its reward_curve)
+    stage: str  # "sft" (its loss_curve), "grpo" (its reward_curve) or "both" (held-out answers)
     key: str  # the field of a curve point
     limits: tuple[float, float | None]  # fixed y range (None: the data's maximum), widened to fit
     absent: str = ""  # the mark when the quantity is not expected at all ("" when it is)
 
 
 def curve_panels(grpo: Mapping[str, Any], sft: Mapping[str, Any] | None) -> list[CurvePanel]:
-    """The weighted total reward, each verifier's reward, the format reward, completion length
-    and the SFT loss; rewards on [0, 1] (the total on [0, sum of weights])."""
+    """The weighted total reward, each verifier's reward, the format reward, completion length,
+    the SFT loss and the held-out accuracy (SFT then GRPO); rewards on [0, 1] (the total on
+    [0, sum of weights])."""
     weights = dict(grpo.get("rewards") or {})
     total = float(sum(weights.values())) or 1.0
     panels = [CurvePanel("total reward (weighted sum)", "reward", "grpo", "reward", (0.0, total))]
@@ -395,19 +398,33 @@ def curve_panels(grpo: Mapping[str, Any], sft: Mapping[str, Any] | None) -> list
             (0.0, None),
             "" if sft else NO_SFT,
         ),
+        CurvePanel(
+            "held-out answer accuracy",
+            "share correct (validation rows)",
+            "both",
+            HELDOUT_ACCURACY,
+            (0.0, 1.0),
+            "" if _heldout_points(grpo) or _heldout_points(sft) else NOT_ANSWERED,
+        ),
     ]
 
 
+def _heldout_points(summary: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
+    return list((summary or {}).get("heldout_curve") or [])
+
+
 def _curve_points(
-    panel: CurvePanel, grpo: Mapping[str, Any], sft: Mapping[str, Any] | None
+    panel: CurvePanel, stage: str, grpo: Mapping[str, Any], sft: Mapping[str, Any] | None
 ) -> tuple[np.ndarray, np.ndarray, str]:
-    """(steps on the shared axis, values, the mark when there is nothing to draw)."""
+    """(steps on the shared axis, values, the mark when there is nothing to draw) of one stage."""
     if panel.absent:
         return np.array([]), np.array([]), panel.absent
-    if panel.stage == "sft":
-        curve, offset = (sft or {}).get("loss_curve") or [], 0
-    else:  # GRPO's steps follow SFT's
-        curve, offset = grpo.get("reward_curve") or [], int((sft or {}).get("steps") or 0)
+    summary = sft if stage == "sft" else grpo
+    if panel.key == HELDOUT_ACCURACY:
+        curve = _heldout_points(summary)
+    else:
+        curve = (summary or {}).get("loss_curve" if stage == "sft" else "reward_curve") or []
+    offset = 0 if stage == "sft" else int((sft or {}).get("steps") or 0)  # GRPO follows SFT
     points = [
         (p["step"] + offset, float(p[panel.key]))
         for p in curve
@@ -421,13 +438,17 @@ def _curve_points(
 
 def _curve_panel(ax, panel: CurvePanel, grpo, sft, end: int) -> None:
     """One quantity against step on fixed axes; its mark where there is no point to draw."""
-    steps, values, mark = _curve_points(panel, grpo, sft)
+    stages = [stage for stage in ("sft", "grpo") if panel.stage in (stage, "both")]
+    drawn = [(stage, *_curve_points(panel, stage, grpo, sft)) for stage in stages]
     lower, upper = panel.limits
-    if mark:
+    values = np.concatenate([points for _, _, points, _ in drawn])
+    if not len(values):
+        mark = next(mark for *_, mark in drawn if mark)
         ax.text(0.5, 0.5, mark, transform=ax.transAxes, ha="center", va="center", fontsize=9,
                 color="#b00000")  # fmt: skip
     else:
-        ax.plot(steps, values, marker="o", markersize=3, color=STAGE_COLOURS[panel.stage])
+        for stage, steps, points, _ in drawn:
+            ax.plot(steps, points, marker="o", markersize=3, color=STAGE_COLOURS[stage])
         lower = min(lower, float(values.min()))  # widened, never cut, by data off the range
         top = float(values.max())
         upper = top * 1.05 if upper is None else max(upper, top)
@@ -464,7 +485,8 @@ def learning_curve_figure(grpo: Mapping[str, Any], sft: Mapping[str, Any] | None
 
 def write_learning_curves(entries: Sequence[Mapping[str, Any]], out_dir: str | Path) -> list[Path]:
     """Every figure of ``learning_curve_figures`` under ``out_dir``; an entry is a trained model:
-    ``variant``, ``split``, ``grpo`` (its training_summary.json) and ``sft`` (SFT's, or None)."""
+    ``variant``, ``split``, ``grpo`` (its training_summary.json), ``sft`` (SFT's, or None) and
+    ``run`` (its run.json, read by :func:`log_learning_curves`)."""
     by_model = {(e["variant"], e["split"]): e for e in entries}
     written: list[Path] = []
     for figure in learning_curve_figures(list(by_model)):
@@ -474,3 +496,22 @@ def write_learning_curves(entries: Sequence[Mapping[str, Any]], out_dir: str | P
         title = f"Training curves — {figure.variant}, {figure.split}"
         written += _save(learning_curve_figure(grpo, sft, title), Path(out_dir) / figure.stem)
     return written
+
+
+def log_learning_curves(
+    entries: Sequence[Mapping[str, Any]], out_dir: str | Path, tracking_uri: str
+) -> list[str]:
+    """Log each model's learning-curve files (:func:`write_learning_curves`) as artifacts of its
+    MLflow training run (``learning_curves/``), the run its ``run.json`` names; returns the run
+    ids. The store is the jobs' (``$MLFLOW_TRACKING_URI``), not run.json's credential-free copy."""
+    from rbio.tracking import log_run_files
+
+    by_model = {(e["variant"], e["split"]): e for e in entries}
+    run_ids = []
+    for figure in learning_curve_figures(list(by_model)):
+        run = json.loads(Path(by_model[(figure.variant, figure.split)]["run"]).read_text())
+        run_id = run["run_id"]
+        files = [Path(out_dir) / f"{figure.stem}.{fmt}" for fmt in FIGURE_FORMATS]
+        log_run_files(run_id, files, tracking_uri=tracking_uri, folder="learning_curves")
+        run_ids.append(run_id)
+    return run_ids

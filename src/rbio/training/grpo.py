@@ -34,6 +34,7 @@ rbio.training.grpo <job.json>`` once per GPU.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -62,7 +63,7 @@ from rbio.io import write_json
 from rbio.models import ModelPathError, load_model_and_tokenizer
 from rbio.rewards.registry import build_reward_functions
 from rbio.sources import go_composition_of
-from rbio.tracking import open_store, public_uri, run_tags
+from rbio.tracking import log_step_metrics, open_store, public_uri, run_tags
 from rbio.training.checkpoints import (
     CheckpointControl,
     TrainingAlreadyDone,
@@ -73,6 +74,7 @@ from rbio.training.checkpoints import (
     slurm_job_end_time,
 )
 from rbio.training.checks import check_machine
+from rbio.training.heldout import heldout_callbacks, heldout_curve
 from rbio.training.interrupt import StopRequest, TrainingInterrupted, run_workers
 from rbio.training.mixture import build_training_set
 from rbio.training.model_files import ADAPTER_DIR, check_weights_match, merge_lora
@@ -112,6 +114,7 @@ class GrpoJob:
     checkpoint_dir: str
     processes: int = 1
     tags: dict[str, str] = field(default_factory=dict)
+    validation: str = ""  # the split's validation rows (held-out answers; "" for none)
 
     def to_json(self, path: str | Path) -> None:
         write_json(path, as_params(self))
@@ -437,7 +440,6 @@ def train_grpo(
     from trl import GRPOTrainer
 
     inputs = prepare_training(job, reward_factory)
-    args = inputs.args
     monitor, timer = RewardFailureMonitor(), StepTimer()
     is_main = int(os.environ.get("RANK", "0")) == 0
     if is_main:
@@ -457,11 +459,12 @@ def train_grpo(
         trainer = GRPOTrainer(
             model=inputs.model,
             reward_funcs=wrap_rewards(inputs.rewards, monitor),
-            args=args,
+            args=inputs.args,
             train_dataset=inputs.dataset,
             processing_class=inputs.tokenizer,
             peft_config=lora_config(job.grpo.lora),
-            callbacks=[monitor, timer, control, *progress_callbacks(run_id), *callbacks],
+            callbacks=[monitor, timer, control, *progress_callbacks(run_id), *callbacks]
+            + heldout_for(job, inputs.tokenizer, run_id),
         )
         if resume is not None and run_id is not None:
             skip_logged_steps(trainer, run_id)
@@ -486,6 +489,21 @@ def train_grpo(
         _log_final(run_id, summary)
         remove_checkpoints(job.checkpoint_dir, job.out_dir)
     return summary
+
+
+def heldout_for(job: GrpoJob, tokenizer, run_id: str | None) -> list[TrainerCallback]:
+    """The job's held-out answers (rbio.training.heldout), also logged to its MLflow run."""
+    log_metrics = None
+    if run_id is not None:
+        log_metrics = functools.partial(log_step_metrics, run_id, tracking_uri=tracking_target()[0])
+    return heldout_callbacks(
+        job.validation,
+        job.grpo["heldout_every_steps"],
+        job.grpo["max_completion_length"],
+        job.seed,
+        tokenizer,
+        log_metrics,
+    )
 
 
 def _run_trainer(trainer, resume: Path | None, run_id: str | None) -> None:
@@ -521,6 +539,7 @@ def training_summary(
         "rewards": dict(zip(map(reward_name, inputs.rewards), inputs.weights, strict=True)),
         "training_set": {**inputs.mixture, "dropped_long_prompts": inputs.dropped_prompts},
         "reward_curve": reward_curve(state.log_history),
+        "heldout_curve": heldout_curve(state.log_history),
         "seconds": round(elapsed, 2),
         "seconds_per_step": round(sum(step_seconds) / len(step_seconds), 4)
         if step_seconds

@@ -35,6 +35,7 @@ from rbio.config import SftConfig, Variant
 from rbio.io import atomic_path, write_json
 from rbio.rewards.parsing import is_go_source, string_list
 from rbio.sources import SOURCES
+from rbio.training.heldout import heldout_callbacks, heldout_curve
 from rbio.training.mixture import build_training_set
 
 if TYPE_CHECKING:
@@ -56,6 +57,8 @@ class SftJob:
     base_model: str  # the prepared base model folder
     prompt_dirs: dict[str, str]  # source -> its prompt dataset for this split
     out_dir: str
+    validation: str = ""  # the split's validation rows (held-out answers; "" for none)
+    heldout_max_new_tokens: int = 256
 
 
 # ---------------------------------------------------------------------------------------------
@@ -167,6 +170,26 @@ def sft_arguments(job: SftJob, output_dir: str, cuda: bool):
     )
 
 
+def sft_summary(job: SftJob, state, mixture: dict[str, Any], elapsed: float) -> dict[str, Any]:
+    """``training_summary.json``: what was trained on, the loss and held-out curves, the time;
+    ``state`` is the trainer's."""
+    return {
+        "variant": job.variant.name,
+        "split": job.split,
+        "seed": job.seed,
+        "steps": state.global_step,
+        "training_set": mixture,
+        "labels_visible": variant_sees_labels(job.variant),
+        "loss_curve": [
+            {"step": entry["step"], "loss": entry["loss"]}
+            for entry in state.log_history
+            if "loss" in entry
+        ],
+        "heldout_curve": heldout_curve(state.log_history),
+        "seconds": round(elapsed, 2),
+    }
+
+
 def train_sft(job: SftJob) -> dict[str, Any]:
     """Fine-tune the base model on the variant's SFT set; write the model folder atomically."""
     import torch
@@ -193,24 +216,18 @@ def train_sft(job: SftJob) -> dict[str, Any]:
             args=sft_arguments(job, scratch, cuda),
             train_dataset=dataset.select_columns(list(SFT_COLUMNS)),
             processing_class=tokenizer,
+            callbacks=heldout_callbacks(
+                job.validation,
+                job.sft["heldout_every_steps"],
+                job.heldout_max_new_tokens,
+                job.seed,
+                tokenizer,
+            ),
         )
         started = time.perf_counter()
         trainer.train()
         elapsed = time.perf_counter() - started
-    summary = {
-        "variant": job.variant.name,
-        "split": job.split,
-        "seed": job.seed,
-        "steps": trainer.state.global_step,
-        "training_set": mixture,
-        "labels_visible": variant_sees_labels(job.variant),
-        "loss_curve": [
-            {"step": entry["step"], "loss": entry["loss"]}
-            for entry in trainer.state.log_history
-            if "loss" in entry
-        ],
-        "seconds": round(elapsed, 2),
-    }
+    summary = sft_summary(job, trainer.state, mixture, elapsed)
     with atomic_path(job.out_dir) as tmp:
         # Saved in the training precision: GRPO loads it as fp32 master weights again.
         trainer.model.to(torch.bfloat16 if job.sft["bf16"] else torch.float32)
