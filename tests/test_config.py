@@ -280,3 +280,25 @@ def test_the_paper_config_generates_with_vllm_and_the_tiny_preset_without():
     paper, tiny = read_config(REPO / "config.yaml"), read_config(REPO / "config.yaml", TINY)
     assert paper.grpo["use_vllm"] and paper.evaluation.engine == "vllm"
     assert not tiny.grpo["use_vllm"] and tiny.evaluation.engine == "hf"
+
+
+def test_sft_variants_choose_which_grpo_runs_cold_start(tmp_path, paper_raw):
+    raw = copy.deepcopy(paper_raw)
+    raw["sft"] |= {"enabled": True, "variants": ["EXP", "TF+EXP"]}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    sft = read_config(path, schema=SCHEMA).sft
+    assert [sft.cold_starts(v) for v in ("EXP", "TF+EXP", "GO")] == [True, True, False]
+    assert "variants" not in sft.trainer_arguments()  # the pipeline's key, not TRL's
+    raw["sft"]["variants"] = None
+    path.write_text(yaml.safe_dump(raw))
+    assert read_config(path, schema=SCHEMA).sft.cold_starts("GO")
+    raw["sft"] |= {"enabled": False, "variants": ["EXP"]}
+    path.write_text(yaml.safe_dump(raw))
+    assert not read_config(path, schema=SCHEMA).sft.cold_starts("EXP")
+    raw["sft"]["variants"] = ["EXP", "EPX"]
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(
+        ConfigError, match=r"config key 'sft.variants': unknown value\(s\) \['EPX'\]"
+    ):
+        read_config(path, schema=SCHEMA)

@@ -222,7 +222,7 @@ class GrpoConfig(TrainerSection):
 
 # Keys of config `sft` that the pipeline handles itself; every other key is an argument of TRL's
 # SFTConfig, passed through as the config gives it.
-SFT_PIPELINE_KEYS: tuple[str, ...] = ("enabled", "heldout_every_steps")
+SFT_PIPELINE_KEYS: tuple[str, ...] = ("enabled", "variants", "heldout_every_steps")
 
 
 class SftConfig(TrainerSection):
@@ -232,8 +232,14 @@ class SftConfig(TrainerSection):
 
     @property
     def enabled(self) -> bool:
-        """GRPO starts from the SFT model of its (variant, split); off: from the base model."""
+        """The stage runs (for the variants of :meth:`cold_starts`)."""
         return bool(self._values["enabled"])
+
+    def cold_starts(self, variant: str) -> bool:
+        """Whether GRPO of ``variant`` starts from its SFT model (else from the base model): the
+        stage is enabled and ``variants`` is null (all) or names it."""
+        chosen = self._values["variants"]
+        return self.enabled and (chosen is None or variant in chosen)
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,7 @@ def load_config(raw: Mapping[str, Any]) -> Config:
     go_composition = raw["verifiers"]["go"]["composition"]
     _check_names("verifiers.go.composition", [go_composition], list(GO_COMPOSITIONS))
     variants = _variants(raw["variants"], raw["variant_splits"], config.split_names, go_composition)
+    _check_names("sft.variants", config.sft["variants"] or [], list(variants))
     return Config(**{**config.__dict__, "variants": variants})
 
 

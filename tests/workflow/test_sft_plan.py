@@ -10,10 +10,10 @@ import yaml
 from tests.helpers import REPO
 
 
-def plan(tmp_path, *targets: str, sft_enabled: bool) -> tuple[dict[str, int], str]:
+def plan(tmp_path, *targets: str, sft_enabled: bool, variants=None) -> tuple[dict[str, int], str]:
     """(jobs per rule, the dry run's job listing) of the paper configuration."""
     overlay = tmp_path / "sft.yaml"
-    overlay.write_text(yaml.safe_dump({"sft": {"enabled": sft_enabled}}))
+    overlay.write_text(yaml.safe_dump({"sft": {"enabled": sft_enabled, "variants": variants}}))
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
          "--directory", str(tmp_path), "--configfile", str(REPO / "config.yaml"), str(overlay),
@@ -43,3 +43,15 @@ def test_sft_enabled_plans_sft_before_grpo_which_starts_from_it(tmp_path):
     assert "results/models/base/config.json" not in grpo
     assert "results/models/base/config.json" in rule_inputs(listing, "train_sft")
     assert "results/prompts/mlp/loco_k562" in rule_inputs(listing, "train_sft")
+
+
+def test_sft_variants_cold_start_only_the_variants_named(tmp_path):
+    """sft.variants [MLP]: MLP's GRPO starts from its SFT model, EXP's from the base model."""
+    exp = "results/models/EXP/loco_k562/config.json"
+    counts, listing = plan(tmp_path, MODEL, exp, sft_enabled=True, variants=["MLP"])
+    assert counts["train_sft"] == 1 and counts["train_grpo"] == 2
+    grpo_inputs = re.findall(r"rule train_grpo:\n\s+input: (.*)", listing)
+    starts = sorted("results/sft/MLP" in line for line in grpo_inputs)
+    assert starts == [False, True]
+    for line in grpo_inputs:
+        assert "results/splits/loco_k562/validation.parquet" in line

@@ -271,10 +271,10 @@ def variant_prompts(wildcards):
 
 
 def grpo_inputs(wildcards):
-    """The model GRPO starts from (the SFT model with sft.enabled, else the base model), the
+    """The model GRPO starts from (its SFT model where sft.cold_starts it, else the base model), the
     variant's prompt datasets (one per source) and the split's validation rows."""
     check_local_machine()
-    if CFG.sft.enabled:
+    if CFG.sft.cold_starts(wildcards.variant):
         base = f"results/sft/{wildcards.variant}/{wildcards.split}/config.json"
     else:
         base = "results/models/base/config.json"
@@ -454,12 +454,13 @@ def paper_figure_outputs():
 
 def learning_curve_entries():
     """Per trained (variant, split): the training summaries its learning curves are drawn from
-    (GRPO's; SFT's with sft.enabled) and its run.json (where they are logged)."""
+    (GRPO's; SFT's where it cold-starts) and its run.json (where they are logged)."""
     return [
         dict(variant=variant, split=split,
              grpo=f"results/models/{variant}/{split}/training_summary.json",
              run=f"results/models/{variant}/{split}/run.json",
-             sft=f"results/sft/{variant}/{split}/training_summary.json" if CFG.sft.enabled else None)
+             sft=f"results/sft/{variant}/{split}/training_summary.json"
+             if CFG.sft.cold_starts(variant) else None)
         for variant, split in CFG.variant_splits()
     ]  # fmt: skip
 

@@ -1,5 +1,5 @@
-# Optional SFT before GRPO (config sft.enabled): one model per (variant, split), the model that
-# train_grpo then starts from. Off, no rule asks for its output and the DAG is the paper's.
+# Optional SFT before GRPO (config sft.enabled, sft.variants): one model per (variant, split), the
+# model that train_grpo then starts from. Off, no rule asks for its output and the DAG is the paper's.
 
 
 rule train_sft:

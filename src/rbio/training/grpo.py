@@ -259,7 +259,7 @@ def training_fingerprint(job: GrpoJob) -> str:
 
 
 def start_model_identity(model_dir: str) -> dict[str, Any]:
-    """The model GRPO starts from: its folder (the base model, or the SFT model with sft.enabled)
+    """The model GRPO starts from: its folder (the base model, or its SFT model: sft.cold_starts)
     and the settings digest of its provenance record where it has one (a retrained SFT model)."""
     record = Path(model_dir) / "provenance.json"
     params = json.loads(record.read_text()).get("params_digest") if record.is_file() else None
