@@ -23,6 +23,7 @@ def run_workflow(
     workdir: Path,
     *targets: str,
     extra_config: dict | None = None,
+    overlays: tuple[Path, ...] = (),
     args: tuple[str, ...] = (),
     check: bool = True,
     env: dict[str, str] | None = None,
@@ -30,10 +31,11 @@ def run_workflow(
 ) -> subprocess.CompletedProcess:
     """Run Snakemake on the tiny preset in ``workdir`` (outputs under workdir/results).
 
-    ``extra_config`` is written as a further config overlay, applied after the tiny preset.
+    ``overlays`` (config files of the repository, e.g. config/tiny_panel.yaml) come after the tiny
+    preset, then ``extra_config``, written as a further overlay.
     """
     workdir.mkdir(parents=True, exist_ok=True)
-    configfiles = [str(REPO / "config.yaml"), str(TINY)]
+    configfiles = [str(REPO / "config.yaml"), str(TINY), *map(str, overlays)]
     if extra_config:
         overlay = workdir / "extra_config.yaml"
         overlay.write_text(yaml.safe_dump(extra_config))

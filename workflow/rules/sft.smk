@@ -13,6 +13,9 @@ rule train_sft:
         "logs/sft/{variant}/{split}/train.log",
     benchmark:
         "benchmarks/sft/{variant}/{split}/train.tsv"
+    # Ahead of other ready jobs: GRPO of the variant waits for it, and it is the longest job of
+    # a CPU run (1,000 steps on the tiny panel).
+    priority: 10
     conda:
         "../../envs/training.yaml"
     resources:
