@@ -1,4 +1,4 @@
-"""Benchmark: SFT on CPU through TRL's loss vs the completion-positions loss (same steps, same data).
+"""Benchmark: SFT on CPU, TRL's loss vs the completion-positions loss (same steps and data).
 
 Both runs train the EXP variant's SFT set from the same base model, seed and settings (config
 ``sft`` of the chosen configuration files); printed: seconds per step and the logged losses, which

@@ -17,8 +17,9 @@ completion built only from what that row's verifier may see:
 
 TRL's ``SFTTrainer`` trains on (prompt, completion) pairs with the loss on the completion (the
 assistant turn) only; off CUDA the same loss is computed on the completion positions alone
-(``rbio.training.completion_loss``: TRL would project the whole prompt). The model folder is written atomically like the GRPO stage's: safetensors
-weights, tokenizer, ``trainer_state.json`` (the loss curve) and ``training_summary.json``.
+(``rbio.training.completion_loss``: TRL would project the whole prompt). The model folder is
+written atomically like the GRPO stage's: safetensors weights, tokenizer, ``trainer_state.json``
+(the loss and held-out curves) and ``training_summary.json``.
 """
 
 from __future__ import annotations
